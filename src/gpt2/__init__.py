@@ -1,0 +1,33 @@
+"""gpt2: GPT-2 (Radford et al., 2019) as real, fast, exact software.
+
+    >>> from gpt2 import GPT2, GPT2Config, Tokenizer
+    >>> model = GPT2.from_pretrained("gpt2")          # or a local checkpoint directory
+    >>> tok = Tokenizer.from_pretrained("gpt2")       # OpenAI's BPE, bundled, offline
+    >>> logits = model(torch.tensor([tok.encode("Hello world")]))
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .config import GPT2Config
+from .errors import CheckpointError, ConfigError, GPT2Error, TokenizerError, UsageError
+from .model import GPT2, KVCache
+
+__all__ = [
+    "GPT2",
+    "GPT2Config",
+    "KVCache",
+    "GPT2Error",
+    "ConfigError",
+    "CheckpointError",
+    "TokenizerError",
+    "UsageError",
+]
+
+try:  # modules that arrive with their issues; the package works without them meanwhile
+    from .tokenizer import Tokenizer  # noqa: F401
+
+    __all__.append("Tokenizer")
+except ImportError:  # pragma: no cover
+    pass

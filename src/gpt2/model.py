@@ -1,0 +1,289 @@
+"""The GPT-2 Transformer (Radford et al., 2019), readable top to bottom.
+
+    input ids (B, T)
+      -> token embedding wte + position embedding wpe        (B, T, C)
+      -> n_layer x Block:  x = x + attn(ln_1(x));  x = x + mlp(ln_2(x))
+      -> final LayerNorm ln_f
+      -> lm_head (the transpose of wte: tied weights)         (B, T, vocab_size)
+
+GPT-2 moved LayerNorm to the input of each sub-block (pre-LN, as in the paper's section 2.3),
+added a LayerNorm after the last block, and scaled the initial weights of the projections that
+write into the residual stream by 1/sqrt(2 * n_layer), since each block adds two of them.
+
+Module and parameter names follow Hugging Face's GPT2LMHeadModel (transformer.h.0.attn.c_attn,
+...), so a checkpoint maps onto this model by name; the only difference is that their Conv1D
+layers store weights as (in, out) and our nn.Linear layers as (out, in) (see checkpoint.py).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, overload
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from .config import GPT2Config
+
+if TYPE_CHECKING:  # imported lazily at run time: checkpoint.py imports this module
+    from os import PathLike
+
+
+class KVCache:
+    """Preallocated keys and values of every layer, for incremental decoding.
+
+    Storage is (n_layer, batch, n_head, max_len, head_dim) for keys and for values, allocated
+    once, so decoding never reallocates or copies the prefix. `length` is the number of
+    positions already written; a forward pass with the cache writes positions
+    [length, length + T) of every layer and then advances `length` by T.
+    """
+
+    def __init__(
+        self,
+        config: GPT2Config,
+        batch_size: int,
+        max_len: int | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        max_len = config.n_ctx if max_len is None else max_len
+        if not 0 < max_len <= config.n_ctx:
+            raise ValueError(f"KVCache max_len must be in [1, n_ctx={config.n_ctx}], got {max_len}")
+        shape = (config.n_layer, batch_size, config.n_head, max_len, config.head_dim)
+        self.k = torch.zeros(shape, device=device, dtype=dtype)
+        self.v = torch.zeros(shape, device=device, dtype=dtype)
+        self.length = 0
+
+    @property
+    def max_len(self) -> int:
+        return self.k.shape[3]
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store this step's keys/values (B, nh, T, hd) for `layer`; return all of them so far."""
+        end = self.length + k.shape[2]
+        self.k[layer, :, :, self.length : end] = k
+        self.v[layer, :, :, self.length : end] = v
+        return self.k[layer, :, :, :end], self.v[layer, :, :, :end]
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.n_head = config.n_head
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # residual write
+        self.attn_dropout = config.dropout
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        attn_mask: torch.Tensor | None,
+        kv_cache: KVCache | None,
+        layer: int,
+    ) -> torch.Tensor:
+        B, T, C = x.shape
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        # (B, T, C) -> (B, nh, T, hd)
+        q = q.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        k = k.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        v = v.view(B, T, self.n_head, C // self.n_head).transpose(1, 2)
+        if kv_cache is not None:
+            k, v = kv_cache.update(layer, k, v)  # (B, nh, past + T, hd)
+        dropout = self.attn_dropout if self.training else 0.0
+        if attn_mask is None:
+            # Plain causal attention; with a cache and one new token, that token sees everything.
+            causal = k.shape[2] == T and T > 1
+            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout, is_causal=causal)
+        else:
+            y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout)
+        y = y.transpose(1, 2).contiguous().view(B, T, C)  # re-assemble the heads
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)  # residual write
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # GPT-2 uses the tanh approximation of GELU ("gelu_new" in transformers).
+        return self.dropout(self.c_proj(F.gelu(self.c_fc(x), approximate="tanh")))
+
+
+class Block(nn.Module):
+    """One pre-LayerNorm Transformer block."""
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(
+        self, x: torch.Tensor, attn_mask: torch.Tensor | None, kv_cache: KVCache | None, layer: int
+    ) -> torch.Tensor:
+        x = x + self.attn(self.ln_1(x), attn_mask, kv_cache, layer)
+        x = x + self.mlp(self.ln_2(x))
+        return x
+
+
+class GPT2(nn.Module):
+    """GPT-2: a decoder-only Transformer language model.
+
+    Calling the model:
+        model(input_ids)            -> logits, float tensor (B, T, vocab_size)
+        model(input_ids, targets)   -> (logits, loss); loss is the mean cross-entropy over
+                                       positions whose target is not -100 (a 0-d float32 tensor)
+
+    Keyword options (all optional):
+        attention_mask  (B, past + T), 1 = real token, 0 = padding: padded keys are never
+                        attended to (used for left-padded batches).
+        position_ids    (B, T) positions to embed; default past, past + 1, ..., past + T - 1.
+        kv_cache        a KVCache: keys/values of earlier positions are read from it and those
+                        of this call are appended to it (incremental decoding).
+        last_logits_only  compute logits only for the last position: (B, 1, vocab_size). Saves
+                        the (T x vocab) projection when only the next token is wanted.
+    """
+
+    def __init__(self, config: GPT2Config) -> None:
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.vocab_size, config.n_embd),  # token embedding
+                wpe=nn.Embedding(config.n_ctx, config.n_embd),  # learned position embedding
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList(Block(config) for _ in range(config.n_layer)),
+                ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied input/output embeddings
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """GPT-2's initialization: N(0, 0.02) weights, zero biases, and the two residual
+        projections of each block at N(0, 0.02 / sqrt(2 * n_layer))."""
+        residual_std = 0.02 / math.sqrt(2 * self.config.n_layer)
+        for name, module in self.named_modules():
+            if isinstance(module, nn.Linear):
+                std = residual_std if name.endswith("c_proj") else 0.02
+                nn.init.normal_(module.weight, mean=0.0, std=std)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.Embedding):
+                nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+        # lm_head shares wte's tensor; it was initialised with it.
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Number of distinct parameters (the tied head counts once).
+
+        With exclude_embeddings, the token and position embeddings are left out, as in the
+        scaling-law convention (the tied head is the token embedding).
+        """
+        n = sum(p.numel() for p in self.parameters())  # parameters() de-duplicates tied tensors
+        if exclude_embeddings:
+            n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
+        return n
+
+    @overload
+    def forward(self, input_ids: torch.Tensor, targets: None = None, **kw) -> torch.Tensor: ...
+    @overload
+    def forward(
+        self, input_ids: torch.Tensor, targets: torch.Tensor, **kw
+    ) -> tuple[torch.Tensor, torch.Tensor]: ...
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+        last_logits_only: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        B, T = input_ids.shape
+        past = kv_cache.length if kv_cache is not None else 0
+        if past + T > self.config.n_ctx:
+            raise ValueError(
+                f"sequence of {past + T} tokens is longer than the context n_ctx={self.config.n_ctx}"
+            )
+        if kv_cache is not None and past + T > kv_cache.max_len:
+            raise ValueError(f"KV cache holds {kv_cache.max_len} positions; {past + T} needed")
+        if position_ids is None:
+            position_ids = torch.arange(past, past + T, device=input_ids.device).unsqueeze(0)
+
+        x = self.transformer.wte(input_ids) + self.transformer.wpe(position_ids)
+        x = self.transformer.drop(x)
+        attn_mask = self._attention_mask(attention_mask, B, T, past, x.device)
+        for i, block in enumerate(self.transformer.h):
+            x = block(x, attn_mask, kv_cache, i)
+        if kv_cache is not None:
+            kv_cache.length += T
+        x = self.transformer.ln_f(x)
+
+        if targets is not None:
+            logits = self.lm_head(x)
+            loss = F.cross_entropy(
+                logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
+            )
+            return logits, loss
+        if last_logits_only:
+            x = x[:, -1:, :]
+        return self.lm_head(x)
+
+    @staticmethod
+    def _attention_mask(
+        attention_mask: torch.Tensor | None, B: int, T: int, past: int, device: torch.device
+    ) -> torch.Tensor | None:
+        """The boolean mask (B, 1, T, past + T) for SDPA (True = may attend), or None when
+        plain causal attention (or, for one new token, no mask) is exact."""
+        if attention_mask is None and (past == 0 or T == 1):
+            return None
+        q_pos = torch.arange(past, past + T, device=device).view(T, 1)
+        k_pos = torch.arange(past + T, device=device).view(1, past + T)
+        allowed = (k_pos <= q_pos).view(1, 1, T, past + T)
+        if attention_mask is not None:
+            if attention_mask.shape != (B, past + T):
+                raise ValueError(
+                    f"attention_mask must have shape {(B, past + T)}, got {tuple(attention_mask.shape)}"
+                )
+            real = attention_mask.bool().view(B, 1, 1, past + T)
+            # A padding query would see no key at all (a row of -inf gives NaN): let every
+            # query see itself. Outputs at padding positions are never used.
+            allowed = (allowed & real) | (k_pos == q_pos).view(1, 1, T, past + T)
+        return allowed
+
+    # --- Checkpoints in the Hugging Face layout (implemented in checkpoint.py).
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: "str | PathLike[str]",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | str | None = None,
+    ) -> "GPT2":
+        """Load a checkpoint directory (config.json + model.safetensors or pytorch_model.bin)
+        or a hub name such as "gpt2"; the model comes back in eval mode."""
+        from .checkpoint import load_model
+
+        return load_model(name_or_path, device=device, dtype=dtype)
+
+    def save_pretrained(self, directory: "str | PathLike[str]") -> None:
+        """Write config.json + model.safetensors that transformers' GPT2LMHeadModel loads."""
+        from .checkpoint import save_model
+
+        save_model(self, directory)

@@ -96,7 +96,7 @@ def download(name: str) -> Path:
             snapshot = Path(snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS, local_files_only=True))
         except LocalEntryNotFoundError:
             snapshot = Path(snapshot_download(repo_id, allow_patterns=_HUB_PATTERNS))
-        if not _weights_files(snapshot):  # an older repository without safetensors
+        if not weights_files(snapshot):  # an older repository without safetensors
             snapshot = Path(snapshot_download(repo_id, allow_patterns=[TORCH_FILE]))
     except LocalEntryNotFoundError:
         raise CheckpointError(
@@ -113,7 +113,7 @@ def download(name: str) -> Path:
     return snapshot
 
 
-def _weights_files(directory: Path) -> list[Path]:
+def weights_files(directory: Path) -> list[Path]:
     """The weights files of a checkpoint, safetensors preferred; [] if there are none."""
     if (directory / SAFETENSORS_FILE).is_file():
         return [directory / SAFETENSORS_FILE]
@@ -197,7 +197,7 @@ def load_model(
     """GPT2.from_pretrained: see there. dtype None keeps float32."""
     directory = resolve_checkpoint(name_or_path)
     config = load_config(directory)
-    files = _weights_files(directory)
+    files = weights_files(directory)
     if not files:
         raise CheckpointError(
             f"{directory}: no weights file; expected {SAFETENSORS_FILE} (or {TORCH_FILE})"

@@ -1,0 +1,75 @@
+"""`gpt2 info NAME_OR_DIR`: a model's config and parameter count, offline.
+
+NAME is a preset (gpt2, gpt2-medium, gpt2-large, gpt2-xl, the small CPU ones, or a hub alias
+such as openai-community/gpt2); DIR is a checkpoint directory. Nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from ..errors import CheckpointError
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "info",
+        help="show a model's config and parameter count (offline)",
+        description=__doc__.split("\n\n")[0],
+    )
+    p.add_argument("model", metavar="NAME_OR_DIR", help="preset name or checkpoint directory")
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
+    p.set_defaults(func=run)
+
+
+def model_info(name_or_dir: str) -> dict:
+    """Config, parameter counts and (for a directory) weights files of a model, as a dict."""
+    import torch
+
+    from ..checkpoint import weights_files, load_config
+    from ..config import GPT2Config, preset_names
+    from ..errors import ConfigError
+    from ..model import GPT2
+
+    path = Path(name_or_dir).expanduser()
+    files: list[Path] = []
+    if path.is_dir():
+        config = load_config(path)
+        files = weights_files(path)
+        source = str(path)
+    else:
+        try:
+            config = GPT2Config.preset(name_or_dir)
+        except ConfigError:
+            raise CheckpointError(
+                f"{name_or_dir}: not a checkpoint directory nor a preset "
+                f"({', '.join(preset_names())})"
+            ) from None
+        source = "preset"
+    with torch.device("meta"):  # shapes only: no memory, no init
+        model = GPT2(config)
+    return {
+        "model": name_or_dir,
+        "source": source,
+        "config": config.to_dict(),
+        "parameters": model.num_parameters(),
+        "non_embedding_parameters": model.num_parameters(exclude_embeddings=True),
+        "weights_files": [{"file": f.name, "bytes": f.stat().st_size} for f in files if f.exists()],
+    }
+
+
+def run(args: argparse.Namespace) -> int:
+    info = model_info(args.model)
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"model        {info['model']} ({info['source']})")
+    for key, value in info["config"].items():
+        print(f"  {key:<20} {value}")
+    print(f"parameters   {info['parameters']:,} (tied head; {info['non_embedding_parameters']:,} "
+          "without embeddings)")
+    for f in info["weights_files"]:
+        print(f"weights      {f['file']} ({f['bytes'] / 2**20:,.1f} MiB)")
+    return 0

@@ -1,0 +1,49 @@
+"""Shared fixtures: small randomly initialised transformers GPT-2 checkpoints.
+
+Real GPT-2 weights cannot be downloaded here; a random `transformers` model written with
+`save_pretrained` exercises the same loading code that a downloaded checkpoint takes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+# Tests never reach for the network: a hub name must fail fast, and no telemetry.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def make_hf_model(seed: int = 0, **config):
+    """A randomly initialised transformers GPT2LMHeadModel in eval mode (float32)."""
+    from transformers import GPT2Config as HFConfig
+    from transformers import GPT2LMHeadModel
+
+    torch.manual_seed(seed)
+    defaults = dict(n_layer=2, n_embd=64, n_head=4, n_positions=128, vocab_size=50257)
+    hf_config = HFConfig(**(defaults | config))
+    # Random biases and LayerNorm affine parameters too, so that every tensor is checked.
+    model = GPT2LMHeadModel(hf_config).eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or ".ln_" in name:
+                p.add_(torch.randn_like(p) * 0.1)
+    return model
+
+
+@pytest.fixture(scope="session")
+def hf_model_factory():
+    """make_hf_model, for tests that need transformers models of their own shapes."""
+    return make_hf_model
+
+
+@pytest.fixture(scope="session")
+def hf_checkpoint(tmp_path_factory) -> Path:
+    """Directory of a tiny random GPT-2 written by transformers' save_pretrained."""
+    directory = tmp_path_factory.mktemp("hf-gpt2-tiny")
+    make_hf_model().save_pretrained(directory)
+    return directory

@@ -238,26 +238,33 @@ def _few(keys: list[str], n: int = 3) -> str:
 # --------------------------------------------------------------------------- saving
 
 
-def ours_to_hf(model: GPT2) -> dict[str, torch.Tensor]:
-    """This model's weights as transformers' GPT2LMHeadModel stores them (Conv1D layout,
+def ours_to_hf(state: dict[str, torch.Tensor], config: GPT2Config) -> dict[str, torch.Tensor]:
+    """This model's state dict as transformers' GPT2LMHeadModel stores it (Conv1D layout,
     `transformer.` prefix, no tied lm_head). A model without biases gets zero biases, which
     is the same function, because transformers' GPT-2 always has them."""
     out: dict[str, torch.Tensor] = {}
-    for key, tensor in model.state_dict().items():
+    for key, tensor in state.items():
         if key == "lm_head.weight":
             continue
         if key.endswith(_CONV1D_SUFFIXES):
             tensor = tensor.t()
         out[key] = tensor.detach().to("cpu").contiguous()
-    if not model.config.bias:
-        for name, module in model.named_modules():
-            if isinstance(module, (torch.nn.Linear, torch.nn.LayerNorm)) and name != "lm_head":
-                out[f"{name}.bias"] = torch.zeros(module.weight.shape[0], dtype=module.weight.dtype)
+    if not config.bias:
+        for key in list(out):
+            if key.endswith(".weight") and (".ln_" in key or ".c_" in key or key.endswith("ln_f.weight")):
+                bias = key.removesuffix(".weight") + ".bias"
+                width = out[key].shape[-1] if key.endswith(_CONV1D_SUFFIXES) else out[key].shape[0]
+                out[bias] = torch.zeros(width, dtype=out[key].dtype)
     return out
 
 
 def save_model(model: GPT2, directory: str | os.PathLike[str]) -> None:
     """GPT2.save_pretrained: config.json + model.safetensors, each written atomically."""
+    save_state(model.state_dict(), model.config, directory)
+
+
+def save_state(state: dict[str, torch.Tensor], config: GPT2Config, directory: str | os.PathLike[str]) -> None:
+    """Write a GPT2 state dict (our names and layouts) as a Hugging Face checkpoint."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -265,13 +272,13 @@ def save_model(model: GPT2, directory: str | os.PathLike[str]) -> None:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CheckpointError(f"{directory}: cannot create directory ({e.strerror})") from None
-    tensors = ours_to_hf(model)
+    tensors = ours_to_hf(state, config)
     dtype = next(iter(tensors.values())).dtype
-    config = model.config.to_hf_dict() | {"dtype": str(dtype).removeprefix("torch.")}
+    hf_config = config.to_hf_dict() | {"dtype": str(dtype).removeprefix("torch.")}
     with atomic_write(directory / SAFETENSORS_FILE) as tmp:
         save_file(tensors, tmp, metadata={"format": "pt"})
     with atomic_write(directory / CONFIG_FILE) as tmp:
-        Path(tmp).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+        Path(tmp).write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
 
 
 @contextmanager

@@ -1,0 +1,178 @@
+"""Training checkpoints: everything a run needs to continue exactly where it stopped.
+
+    RUN_DIR/checkpoints/step-000500/
+        config.json, model.safetensors   the model, in the Hugging Face layout (so
+                                         `gpt2 generate --model` and transformers load it)
+        vocab.json, merges.txt, ...      the tokenizer the data was prepared with
+        optimizer.pt                     AdamW state (tensors and numbers only)
+        trainer_state.json               step, tokens seen, the config it was trained with
+        rank-00000.pt, ...               per rank: RNG states (CPU, CUDA) and the loader state
+        checksums.json                   sha256 of every file above; written last
+
+A checkpoint is written into a temporary directory beside the others, fsynced, and renamed
+into place, so a crash (even kill -9) never leaves a half-written `step-*` directory. On
+resume the newest checkpoint whose checksums verify is used; a corrupt one is reported and
+skipped. Only the newest `keep_last` checkpoints are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..checkpoint import atomic_write, save_state
+from ..config import GPT2Config
+from ..errors import CheckpointError
+
+CHECKSUMS = "checksums.json"
+STATE = "trainer_state.json"
+OPTIMIZER = "optimizer.pt"
+
+
+def checkpoints_dir(run_dir: str | Path) -> Path:
+    return Path(run_dir) / "checkpoints"
+
+
+def step_dir_name(step: int) -> str:
+    return f"step-{step:07d}"
+
+
+def rank_file(rank: int) -> str:
+    return f"rank-{rank:05d}.pt"
+
+
+def staging_dir(run_dir: str | Path, step: int) -> Path:
+    """Where a checkpoint is assembled before its rename; the same name on every rank."""
+    return checkpoints_dir(run_dir) / f".tmp-{step_dir_name(step)}"
+
+
+def write_rank_state(staging: Path, rank: int, rank_state: dict[str, Any]) -> None:
+    """Each rank writes its own RNG and loader state into the staging directory."""
+    with atomic_write(staging / rank_file(rank)) as tmp:
+        torch.save(rank_state, tmp)
+
+
+def finish_checkpoint(
+    run_dir: str | Path,
+    step: int,
+    model_state: dict[str, torch.Tensor],
+    model_config: GPT2Config,
+    optimizer_state: dict[str, Any],
+    trainer_state: dict[str, Any],
+    tokenizer: Any,
+    keep_last: int,
+) -> Path:
+    """Rank 0, after every rank wrote its rank file: write the rest, checksum, rename, prune."""
+    staging = staging_dir(run_dir, step)
+    save_state(model_state, model_config, staging)
+    if tokenizer is not None:
+        tokenizer.save_pretrained(staging)
+    with atomic_write(staging / OPTIMIZER) as tmp:
+        torch.save(optimizer_state, tmp)
+    with atomic_write(staging / STATE) as tmp:
+        Path(tmp).write_text(json.dumps(trainer_state, indent=2) + "\n", encoding="utf-8")
+    sums = {p.name: sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
+    with atomic_write(staging / CHECKSUMS) as tmp:
+        Path(tmp).write_text(json.dumps(sums, indent=2) + "\n", encoding="utf-8")
+    final = checkpoints_dir(run_dir) / step_dir_name(step)
+    if final.exists():  # a step saved before a crash and reached again after resuming
+        shutil.rmtree(final)
+    os.replace(staging, final)
+    _fsync_dir(final.parent)
+    prune(run_dir, keep_last)
+    return final
+
+
+def prepare_staging(run_dir: str | Path, step: int) -> Path:
+    """Rank 0, before the ranks write: a fresh, empty staging directory."""
+    staging = staging_dir(run_dir, step)
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def prune(run_dir: str | Path, keep_last: int) -> None:
+    """Delete all but the newest `keep_last` checkpoints, and stale staging directories."""
+    root = checkpoints_dir(run_dir)
+    complete = sorted(root.glob("step-*"))
+    for old in complete[:-keep_last]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify(checkpoint: Path) -> str | None:
+    """None when every file matches checksums.json, else what is wrong."""
+    sums_path = checkpoint / CHECKSUMS
+    if not sums_path.is_file():
+        return f"{CHECKSUMS} is missing (an interrupted save)"
+    try:
+        sums = json.loads(sums_path.read_text())
+    except ValueError:
+        return f"{CHECKSUMS} is not valid JSON"
+    for name, digest in sums.items():
+        path = checkpoint / name
+        if not path.is_file():
+            return f"{name} is missing"
+        if sha256(path) != digest:
+            return f"{name} does not match its checksum"
+    return None
+
+
+def latest_valid(run_dir: str | Path, log=lambda msg: print(msg, file=sys.stderr)) -> Path | None:
+    """The newest checkpoint that verifies; corrupt ones are reported and passed over."""
+    for candidate in sorted(checkpoints_dir(run_dir).glob("step-*"), reverse=True):
+        problem = verify(candidate)
+        if problem is None:
+            return candidate
+        log(f"warning: checkpoint {candidate} is corrupt ({problem}); trying the previous one")
+    return None
+
+
+def read_trainer_state(checkpoint: Path) -> dict[str, Any]:
+    return json.loads((checkpoint / STATE).read_text(encoding="utf-8"))
+
+
+def read_optimizer_state(checkpoint: Path) -> dict[str, Any]:
+    return _load(checkpoint / OPTIMIZER)
+
+
+def read_rank_state(checkpoint: Path, rank: int) -> dict[str, Any]:
+    path = checkpoint / rank_file(rank)
+    if not path.is_file():
+        raise CheckpointError(
+            f"{path}: no state for rank {rank}; resume with the number of processes the run used"
+        )
+    return _load(path)
+
+
+def _load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise CheckpointError(f"{path}: cannot read ({str(e).splitlines()[0]})") from None
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError:
+        pass

@@ -1,0 +1,389 @@
+"""The training loop: pretraining and continued training, on a CPU, a GPU or many.
+
+    trainer = Trainer(load_config("configs/demo.toml"))
+    result = trainer.run()       # resumes from RUN_DIR's newest valid checkpoint, if any
+
+Each optimizer step accumulates gradients over micro-batches (batch_size sequences over all
+ranks), clips the global gradient norm, sets the scheduled learning rate and steps AdamW.
+A step whose loss or gradient norm is not finite is skipped (and logged); too many in a row
+abort the run. SIGINT/SIGTERM finish the current step, write a checkpoint and stop cleanly.
+A resumed run restores weights, optimizer, RNG and loader states, so its losses equal those
+of an uninterrupted run bit for bit on CPU.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import math
+import signal
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.utils.checkpoint
+
+from ..checkpoint import load_model, parse_dtype
+from ..config import GPT2Config
+from ..errors import GPT2Error
+from ..model import GPT2
+from . import checkpointing as ckpt
+from . import distributed
+from .config import RunConfig
+from .metrics import MetricsLogger, Progress, flops_per_token, measure_peak_flops
+from .optim import learning_rate, make_optimizer
+
+
+class TrainingError(GPT2Error):
+    """Training cannot go on (non-finite losses, out of memory, a dataset that does not fit)."""
+
+
+@dataclass
+class TrainResult:
+    step: int  # optimizer steps completed
+    interrupted: bool  # stopped by SIGINT/SIGTERM (a checkpoint was written)
+    last_loss: float | None
+    val_loss: float | None
+    checkpoint: Path | None
+
+
+class Trainer:
+    def __init__(self, config: RunConfig) -> None:
+        self.config = config
+        self.run_dir = Path(config.run_dir)
+        self._stop_requested = False
+
+    # ----------------------------------------------------------------------------- setup
+
+    def setup(self) -> None:
+        c = self.config
+        device_name = c.train.device
+        if device_name == "auto":
+            device_name = "cuda" if torch.cuda.is_available() else "cpu"
+        self.dist = distributed.init(torch.device(device_name).type)
+        if device_name == "cuda":
+            device_name = f"cuda:{self.dist.local_rank}"
+            torch.cuda.set_device(device_name)
+        self.device = torch.device(device_name)
+        dtype = c.train.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
+        self.autocast_dtype = parse_dtype(dtype)
+
+        torch.manual_seed(c.train.seed)  # the same initial weights on every rank
+        self.data = self._open_data()
+        self.model = self._build_model()
+        if self.model.config.vocab_size < self.data.vocab_size:
+            raise TrainingError(
+                f"{c.data.dir}: its tokenizer has {self.data.vocab_size} tokens but the model's "
+                f"vocab_size is {self.model.config.vocab_size}"
+            )
+        self.seq_len = c.data.seq_len or self.model.config.n_ctx
+        if self.seq_len > self.model.config.n_ctx:
+            raise TrainingError(f"data.seq_len {self.seq_len} exceeds the model's n_ctx {self.model.config.n_ctx}")
+        per_step = c.train.micro_batch_size * self.dist.world_size
+        if c.train.batch_size % per_step:
+            raise TrainingError(
+                f"train.batch_size {c.train.batch_size} must be a multiple of micro_batch_size x "
+                f"processes = {per_step}"
+            )
+        self.grad_accum = c.train.batch_size // per_step
+        if c.train.activation_checkpointing:
+            checkpoint_activations(self.model)
+        self.model.to(self.device)
+        self.wrapped = distributed.wrap(self.model, self.dist, c.train.distributed, self.device)
+        self.compiled = torch.compile(self.wrapped) if c.train.compile else self.wrapped
+        self.optimizer = make_optimizer(self.wrapped, c.optim, self.device.type)
+        self.train_loader = self.data.train_loader(
+            c.train.micro_batch_size, self.seq_len, c.train.seed, self.dist.rank, self.dist.world_size
+        )
+        self.step = 0
+        self.tokens_seen = 0
+        self.nonfinite_in_a_row = 0
+        self.peak_flops = measure_peak_flops(self.device) if self.device.type == "cuda" else None
+        self.flops_per_token = flops_per_token(self.model.config, self.seq_len)
+
+    def _open_data(self):
+        from .data import TrainingData
+
+        return TrainingData(self.config.data.dir)
+
+    def _build_model(self) -> GPT2:
+        m = self.config.model
+        if m.init_from:
+            model = load_model(m.init_from)  # continued training: weights of a checkpoint or hub name
+            if m.dropout:
+                model.config = model.config.replace(dropout=m.dropout)
+                for module in model.modules():
+                    if isinstance(module, torch.nn.Dropout):
+                        module.p = m.dropout
+                for block in model.transformer.h:
+                    block.attn.attn_dropout = m.dropout
+            return model.train()
+        shape = {k: v for k, v in (("n_layer", m.n_layer), ("n_head", m.n_head),
+                                   ("n_embd", m.n_embd), ("n_ctx", m.n_ctx)) if v is not None}
+        config = GPT2Config.preset(m.preset, dropout=m.dropout, bias=m.bias, vocab_size=self.data.vocab_size, **shape)
+        return GPT2(config).train()
+
+    # ----------------------------------------------------------------------------- checkpoints
+
+    def save_checkpoint(self) -> Path | None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, get_state_dict
+
+        c = self.config
+        if self.dist.is_main:
+            ckpt.prepare_staging(self.run_dir, self.step)
+        distributed.barrier(self.dist)
+        staging = ckpt.staging_dir(self.run_dir, self.step)
+        ckpt.write_rank_state(staging, self.dist.rank, {
+            "cpu_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else torch.empty(0),
+            "loader": self.train_loader.state_dict(),
+        })
+        options = StateDictOptions(full_state_dict=True, cpu_offload=True)
+        model_state, optim_state = get_state_dict(self.wrapped, self.optimizer, options=options)
+        path = None
+        if self.dist.is_main:
+            path = ckpt.finish_checkpoint(
+                self.run_dir, self.step, model_state, self.model.config, optim_state,
+                {"step": self.step, "tokens_seen": self.tokens_seen, "world_size": self.dist.world_size,
+                 "config": c.to_dict()},
+                self.data.tokenizer, c.checkpoint.keep_last,
+            )
+        distributed.barrier(self.dist)
+        return path or ckpt.checkpoints_dir(self.run_dir) / ckpt.step_dir_name(self.step)
+
+    def maybe_resume(self) -> Path | None:
+        from torch.distributed.checkpoint.state_dict import StateDictOptions, set_state_dict
+
+        found = ckpt.latest_valid(self.run_dir, log=self.log_warning)
+        if found is None:
+            return None
+        state = ckpt.read_trainer_state(found)
+        if state.get("world_size", 1) != self.dist.world_size:
+            raise TrainingError(
+                f"{found}: written by {state['world_size']} processes; resume with that many "
+                f"(got {self.dist.world_size})"
+            )
+        saved = load_model(found)
+        if saved.config != self.model.config.replace(dropout=saved.config.dropout):
+            raise TrainingError(
+                f"{found}: its model shape differs from this config's; use another run_dir"
+            )
+        model_state = {k: v.to(self.device) for k, v in saved.state_dict().items()}
+        set_state_dict(self.wrapped, self.optimizer, model_state_dict=model_state,
+                       optim_state_dict=ckpt.read_optimizer_state(found),
+                       options=StateDictOptions(full_state_dict=True, strict=False))
+        self.model.lm_head.weight = self.model.transformer.wte.weight
+        rank_state = ckpt.read_rank_state(found, self.dist.rank)
+        torch.set_rng_state(rank_state["cpu_rng"])
+        if self.device.type == "cuda" and rank_state["cuda_rng"].numel():
+            torch.cuda.set_rng_state(rank_state["cuda_rng"], self.device)
+        self.train_loader.load_state_dict(rank_state["loader"])
+        self.step = state["step"]
+        self.tokens_seen = state["tokens_seen"]
+        return found
+
+    # ----------------------------------------------------------------------------- the loop
+
+    def compute_loss(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Forward pass and mean cross-entropy of one micro-batch."""
+        with self._autocast():
+            _, loss = self.compiled(x, y)
+        return loss
+
+    def _autocast(self):
+        if self.autocast_dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast(self.device.type, dtype=self.autocast_dtype)
+        return contextlib.nullcontext()
+
+    def train_step(self) -> tuple[float, float, bool]:
+        """One optimizer step; returns (loss, grad norm, whether the update was applied)."""
+        c = self.config
+        lr = learning_rate(self.step, c.optim, c.train.max_steps)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        total = torch.zeros((), device=self.device)
+        for micro in range(self.grad_accum):
+            x, y = self.train_loader.next_batch()
+            x, y = x.to(self.device, non_blocking=True), y.to(self.device, non_blocking=True)
+            last = micro == self.grad_accum - 1
+            sync = contextlib.nullcontext() if last or not hasattr(self.wrapped, "no_sync") else self.wrapped.no_sync()
+            with sync:
+                loss = self.compute_loss(x, y)
+                (loss / self.grad_accum).backward()
+            total += loss.detach().float()
+        loss = distributed.mean(self.dist, total / self.grad_accum).item()
+        max_norm = c.optim.grad_clip if c.optim.grad_clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.wrapped.parameters(), max_norm).item()
+        self.tokens_seen += c.train.batch_size * self.seq_len
+        if not (math.isfinite(loss) and math.isfinite(grad_norm)):
+            self.optimizer.zero_grad(set_to_none=True)
+            return loss, grad_norm, False
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        return loss, grad_norm, True
+
+    @torch.no_grad()
+    def evaluate(self) -> float | None:
+        """Mean loss over the first eval.batches batches of the validation split."""
+        loader = self.data.val_loader(self.config.train.micro_batch_size, self.seq_len,
+                                      self.dist.rank, self.dist.world_size)
+        if loader is None:
+            return None
+        self.wrapped.eval()
+        losses = []
+        for i, (x, y) in enumerate(loader):
+            if i >= self.config.eval.batches:
+                break
+            losses.append(self.compute_loss(x.to(self.device), y.to(self.device)).float())
+        self.wrapped.train()
+        if not losses:
+            return None
+        return distributed.mean(self.dist, torch.stack(losses).mean()).item()
+
+    def sample(self) -> list[str]:
+        from ..sampling import generate
+
+        e = self.config.eval
+        if not e.samples or self.data.tokenizer is None:
+            return []
+        self.model.eval()
+        try:
+            prompts = [e.sample_prompt or None] * e.samples
+            return generate(self.model, self.data.tokenizer, prompts, max_new_tokens=e.sample_tokens,
+                            top_k=40, seed=self.config.train.seed + self.step)
+        finally:
+            self.model.train()
+
+    def run(self) -> TrainResult:
+        c = self.config
+        self.setup()
+        try:
+            return self._run()
+        finally:
+            distributed.shutdown(self.dist)
+
+    def _run(self) -> TrainResult:
+        c = self.config
+        if self.dist.is_main:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+            (self.run_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2) + "\n")
+        distributed.barrier(self.dist)
+        resumed = self.maybe_resume()
+        metrics = MetricsLogger(self.run_dir, enabled=self.dist.is_main, tensorboard=c.log.tensorboard)
+        progress = Progress(c.train.max_steps, enabled=self.dist.is_main)
+        if self.dist.is_main:
+            where = f"resuming from {resumed} (step {self.step})" if resumed else "starting"
+            self.log_info(
+                f"{where}: {self.model.num_parameters():,} parameters, {self.dist.world_size} process(es) "
+                f"on {self.device.type}, {c.train.batch_size} x {self.seq_len} tokens per step "
+                f"({self.grad_accum} micro-batches of {c.train.micro_batch_size} per process)"
+            )
+        previous_handlers = self._install_signal_handlers()
+        loss = val_loss = None
+        last_checkpoint = resumed
+        interrupted = False
+        try:
+            while self.step < c.train.max_steps:
+                start = time.perf_counter()
+                try:
+                    loss, grad_norm, applied = self.train_step()
+                except torch.OutOfMemoryError:
+                    raise TrainingError(
+                        f"out of memory at train.micro_batch_size={c.train.micro_batch_size}: lower it "
+                        "(gradient accumulation keeps the batch size) or set "
+                        "train.activation_checkpointing=true"
+                    ) from None
+                self.step += 1
+                elapsed = time.perf_counter() - start
+                tokens_per_s = c.train.batch_size * self.seq_len / elapsed
+                record = {"step": self.step, "loss": loss, "lr": self.optimizer.param_groups[0]["lr"],
+                          "grad_norm": grad_norm, "tokens_per_s": tokens_per_s, "tokens": self.tokens_seen}
+                if self.peak_flops:
+                    record["mfu"] = self.flops_per_token * tokens_per_s / self.dist.world_size / self.peak_flops
+                if not applied:
+                    self.nonfinite_in_a_row += 1
+                    record["skipped"] = True
+                    metrics.write(record)
+                    self.log_warning(f"step {self.step}: non-finite loss {loss} or gradient norm "
+                                     f"{grad_norm}; update skipped")
+                    if self.nonfinite_in_a_row >= c.train.max_nonfinite_steps:
+                        raise TrainingError(
+                            f"{self.nonfinite_in_a_row} non-finite losses in a row (last at step {self.step}); "
+                            "lower optim.lr or check the data; the last good checkpoint is kept"
+                        )
+                else:
+                    self.nonfinite_in_a_row = 0
+                    if self.step % c.log.interval == 0 or self.step == c.train.max_steps:
+                        metrics.write(record)
+                    progress.update(record)
+                done = self.step == c.train.max_steps
+                if c.eval.interval and (self.step % c.eval.interval == 0 or (done and c.eval.at_end)):
+                    val_loss = self.evaluate()
+                    if val_loss is not None:
+                        metrics.write({"step": self.step, "val_loss": val_loss})
+                        progress.note(f"step {self.step}: validation loss {val_loss:.4f}")
+                    if self.dist.is_main:
+                        for text in self.sample():
+                            metrics.write_sample(self.step, text)
+                            progress.note(f"sample at step {self.step}: {text!r}")
+                stop = distributed.any_rank(self.dist, self._stop_requested, self.device)
+                if done or stop or (c.checkpoint.interval and self.step % c.checkpoint.interval == 0):
+                    last_checkpoint = self.save_checkpoint()
+                if stop:
+                    interrupted = True
+                    progress.note(f"stopped at step {self.step}; checkpoint {last_checkpoint}; "
+                                  "run the same command to resume")
+                    break
+        finally:
+            self._restore_signal_handlers(previous_handlers)
+            progress.close()
+            metrics.close()
+        return TrainResult(self.step, interrupted, loss, val_loss, last_checkpoint)
+
+    # ----------------------------------------------------------------------------- signals, logs
+
+    def _install_signal_handlers(self) -> dict:
+        def request_stop(signum, frame):
+            if self._stop_requested:  # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            self._stop_requested = True
+            self.log_warning(f"{signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
+
+        previous = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                previous[sig] = signal.signal(sig, request_stop)
+            except ValueError:  # not the main thread
+                pass
+        return previous
+
+    @staticmethod
+    def _restore_signal_handlers(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def log_info(self, msg: str) -> None:
+        print(msg, file=sys.stderr, flush=True)
+
+    def log_warning(self, msg: str) -> None:
+        print(f"warning: {msg}", file=sys.stderr, flush=True)
+
+
+def checkpoint_activations(model: GPT2) -> None:
+    """Recompute each block's activations during backward instead of storing them: memory
+    per layer drops to the block's input, for about a third more compute."""
+    for block in model.transformer.h:
+        block.forward = functools.partial(
+            torch.utils.checkpoint.checkpoint, type(block).forward.__get__(block), use_reentrant=False
+        )
+
+
+def train(config: RunConfig) -> TrainResult:
+    """Run (or resume) training as configured."""
+    return Trainer(config).run()

@@ -1,0 +1,83 @@
+"""The training config: recipes load, overrides apply, bad keys and values are named."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from gpt2 import ConfigError
+from gpt2.train.config import load_config, parse_override
+from gpt2.train.optim import learning_rate
+
+CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
+def test_every_shipped_recipe_loads(path):
+    config = load_config(path)
+    assert config.train.batch_size % config.train.micro_batch_size == 0
+
+
+def test_recipe_values_are_the_paper_and_nanogpt_recipe():
+    c = load_config(Path(__file__).parent.parent / "configs" / "gpt2-124m.toml")
+    assert (c.model.preset, c.data.seq_len, c.optim.lr) == ("gpt2", 1024, 6e-4)
+    assert (c.optim.beta1, c.optim.beta2, c.optim.weight_decay, c.optim.grad_clip) == (0.9, 0.95, 0.1, 1.0)
+    assert c.train.batch_size * c.data.seq_len == 524_288  # ~0.5M tokens per step
+    assert c.optim.min_lr_ratio == 0.1
+
+
+def write(tmp_path, text: str) -> Path:
+    path = tmp_path / "run.toml"
+    path.write_text(text)
+    return path
+
+
+def test_overrides(tmp_path):
+    path = write(tmp_path, '[data]\ndir = "d"\n')
+    c = load_config(path, ["optim.lr=3e-4", "--train.max_steps=7", "run_dir=runs/x", "eval.sample_prompt='ROMEO:'"])
+    assert (c.optim.lr, c.train.max_steps, c.run_dir, c.eval.sample_prompt) == (3e-4, 7, "runs/x", "ROMEO:")
+    assert isinstance(load_config(path, ["optim.lr=1"]).optim.lr, float)
+
+
+@pytest.mark.parametrize(
+    "text, overrides, message",
+    [
+        ('[data]\ndir = "d"\n[optim]\nlrr = 1\n', [], "unknown key 'optim.lrr'"),
+        ('[data]\ndir = "d"\n', ["train.max_stepz=3"], "unknown key 'train.max_stepz'"),
+        ('[data]\ndir = "d"\n', ["train.max_steps=ten"], "train.max_steps must be int, got 'ten'"),
+        ('[data]\ndir = "d"\n', ["train.max_steps=1.5"], "train.max_steps must be int"),
+        ('[data]\ndir = "d"\n', ["optim.lr=-1"], "optim.lr must be positive"),
+        ('[data]\ndir = "d"\n', ["train.dtype='fp8'"], "train.dtype must be one of"),
+        ('[data]\ndir = "d"\n', ["train.compile=1"], "train.compile must be bool"),
+        ('[data]\ndir = "d"\n', ["checkpoint.keep_last=0"], "checkpoint.keep_last must be >= 1"),
+        ('[data]\ndir = "d"\n', ["lr"], "must look like section.key=value"),
+        ("[train]\nmax_steps = 3\n", [], "data.dir is required"),
+        ("[data\n", [], "invalid TOML"),
+        ('data = "x"\n', [], r"\[data\] must be a table"),
+    ],
+)
+def test_bad_config_is_named(tmp_path, text, overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        load_config(write(tmp_path, text), overrides)
+
+
+def test_missing_config_file(tmp_path):
+    with pytest.raises(ConfigError, match="no such config file"):
+        load_config(tmp_path / "nope.toml")
+
+
+def test_parse_override_values():
+    assert parse_override("a.b=true") == ("a.b", True)
+    assert parse_override("a.b=[1, 2]") == ("a.b", [1, 2])
+    assert parse_override("run_dir=runs/x") == ("run_dir", "runs/x")
+
+
+def test_learning_rate_schedule():
+    c = load_config(None, ["data.dir=d", "optim.lr=1.0", "optim.warmup_steps=10", "optim.min_lr_ratio=0.1"]).optim
+    assert learning_rate(0, c, 110) == pytest.approx(0.1)  # warmup is linear from lr/warmup
+    assert learning_rate(9, c, 110) == pytest.approx(1.0)
+    assert learning_rate(10, c, 110) == pytest.approx(1.0)  # cosine starts at the peak
+    assert learning_rate(60, c, 110) == pytest.approx(0.55)  # halfway: the mean of peak and floor
+    assert learning_rate(110, c, 110) == pytest.approx(0.1)
+    assert learning_rate(500, c, 110) == pytest.approx(0.1)  # flat after the decay

@@ -13,21 +13,16 @@ __version__ = "0.1.0"
 from .config import GPT2Config
 from .errors import CheckpointError, ConfigError, GPT2Error, TokenizerError, UsageError
 from .model import GPT2, KVCache
+from .tokenizer import Tokenizer
 
 __all__ = [
     "GPT2",
     "GPT2Config",
     "KVCache",
+    "Tokenizer",
     "GPT2Error",
     "ConfigError",
     "CheckpointError",
     "TokenizerError",
     "UsageError",
 ]
-
-try:  # modules that arrive with their issues; the package works without them meanwhile
-    from .tokenizer import Tokenizer  # noqa: F401
-
-    __all__.append("Tokenizer")
-except ImportError:  # pragma: no cover
-    pass

@@ -79,7 +79,7 @@ class GPT2Config:
                 f"unknown preset {name!r}; choose one of: {', '.join(preset_names())}"
             )
         n_layer, n_head, n_embd = _PRESETS[key]
-        return cls(n_layer=n_layer, n_head=n_head, n_embd=n_embd, **overrides)
+        return cls(**(dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd) | overrides))
 
     def replace(self, **changes: Any) -> "GPT2Config":
         """A copy with some fields changed (validated again)."""

@@ -59,7 +59,7 @@ class OptimConfig:
     beta2: float = 0.95
     eps: float = 1e-8
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping
-    fused: bool | None = None  # fused AdamW; default: on CUDA
+    fused: bool | None = None  # fused AdamW kernel; default: on (CUDA and CPU)
 
 
 @dataclass

@@ -114,15 +114,10 @@ class Trainer:
 
     def _build_model(self) -> GPT2:
         m = self.config.model
-        if m.init_from:
-            model = load_model(m.init_from)  # continued training: weights of a checkpoint or hub name
-            if m.dropout:
-                model.config = model.config.replace(dropout=m.dropout)
-                for module in model.modules():
-                    if isinstance(module, torch.nn.Dropout):
-                        module.p = m.dropout
-                for block in model.transformer.h:
-                    block.attn.attn_dropout = m.dropout
+        if m.init_from:  # continued training from a checkpoint directory or a hub name
+            loaded = load_model(m.init_from)
+            model = GPT2(loaded.config.replace(dropout=m.dropout))  # the recipe's dropout applies
+            model.load_state_dict(loaded.state_dict())
             return model.train()
         shape = {k: v for k, v in (("n_layer", m.n_layer), ("n_head", m.n_head),
                                    ("n_embd", m.n_embd), ("n_ctx", m.n_ctx)) if v is not None}

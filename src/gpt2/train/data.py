@@ -1,0 +1,27 @@
+"""The trainer's view of a prepared dataset (the output of `gpt2 prepare`): its tokenizer, its
+vocabulary size, a resumable training loader and a fixed-order validation loader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..data.loader import ShardLoader, ValLoader
+from ..data.shards import Dataset, load_tokenizer
+
+
+class TrainingData:
+    def __init__(self, directory: str | Path) -> None:
+        self.dir = Path(directory)
+        self.dataset = Dataset(self.dir)  # DataError (one line) when it is not a prepared dataset
+        self.tokenizer = load_tokenizer(self.dataset.tokenizer_name)
+        self.vocab_size = self.dataset.vocab_size
+
+    def train_loader(self, batch_size: int, seq_len: int, seed: int, rank: int, world_size: int) -> ShardLoader:
+        return ShardLoader(self.dir, "train", batch_size=batch_size, n_ctx=seq_len, seed=seed,
+                           rank=rank, world_size=world_size)
+
+    def val_loader(self, batch_size: int, seq_len: int, rank: int, world_size: int) -> ValLoader | None:
+        """None when the dataset has no validation split (or it is shorter than one window)."""
+        if self.dataset.split_tokens("val") <= seq_len:
+            return None
+        return ValLoader(self.dir, "val", batch_size=batch_size, n_ctx=seq_len, rank=rank, world_size=world_size)

@@ -1,0 +1,258 @@
+"""The trainer: exact resume (after a checkpoint, SIGTERM, kill -9, a corrupt checkpoint),
+fault handling, continued training, and 2-process DDP equal to 1 process."""
+
+from __future__ import annotations
+
+import json
+import lzma
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gpt2 import GPT2, Tokenizer
+from gpt2.data.prepare import PrepareConfig, prepare
+from gpt2.train.config import load_config
+from gpt2.train.trainer import Trainer, TrainingError, checkpoint_activations, train
+
+CORPUS = Path(__file__).parent.parent / "src" / "gpt2" / "assets" / "corpus" / "demo.jsonl.xz"
+
+# A tiny model on a 300 kB slice of the demo corpus: each step takes milliseconds.
+TINY = ["model.preset=gpt2-nano", "model.n_layer=2", "model.n_embd=32", "model.n_head=2", "model.n_ctx=32",
+        "data.seq_len=32", "train.batch_size=8", "train.micro_batch_size=4", "optim.lr=3e-3",
+        "optim.warmup_steps=2", "optim.decay_steps=40", "eval.interval=0", "eval.samples=0",
+        "checkpoint.interval=0", "log.interval=1", "train.seed=7"]
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("train-data")
+    with lzma.open(CORPUS, "rt", encoding="utf-8") as f:
+        texts = [json.loads(line)["text"] for line in f]
+    paragraphs = [p for t in texts[:6] for p in t.split("\n\n") if len(p) > 200][:600]
+    with open(root / "docs.jsonl", "w", encoding="utf-8") as f:
+        for p in paragraphs:
+            f.write(json.dumps({"text": p}) + "\n")
+    # A 512-token vocabulary trained on the same text keeps the output layer (and each step) small.
+    (root / "docs.txt").write_text("\n\n".join(paragraphs), encoding="utf-8")
+    tokenizer = root / "tokenizer"
+    Tokenizer.train([root / "docs.txt"], vocab_size=512).save_pretrained(tokenizer)
+    out = root / "prepared"
+    prepare([root / "docs.jsonl"], out, tokenizer=str(tokenizer),
+            config=PrepareConfig(near_dedup=None, val_fraction=0.1), workers=0)
+    return out
+
+
+def config(dataset: Path, run_dir: Path, *overrides: str):
+    return load_config(None, [*TINY, f"data.dir={json.dumps(str(dataset))}",
+                              f"run_dir={json.dumps(str(run_dir))}", *overrides])
+
+
+def losses(run_dir: Path) -> dict[int, float]:
+    """Training loss by step; a step logged twice (before a crash and after resuming) keeps the last."""
+    out = {}
+    for line in (run_dir / "metrics.jsonl").read_text().splitlines():
+        r = json.loads(line)
+        if "loss" in r:
+            out[r["step"]] = r["loss"]
+    return out
+
+
+def cli(*args: str, **kw) -> subprocess.Popen:
+    env = os.environ | {"PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen([sys.executable, "-m", "gpt2.cli.main", *args], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw)
+
+
+def cli_overrides(dataset: Path, run_dir: Path, *extra: str) -> list[str]:
+    return [*TINY, f"data.dir={json.dumps(str(dataset))}", f"run_dir={json.dumps(str(run_dir))}", *extra]
+
+
+@pytest.fixture(scope="module")
+def reference(dataset, tmp_path_factory) -> dict[int, float]:
+    """An uninterrupted 12-step run, in a subprocess like the interrupted ones."""
+    run_dir = tmp_path_factory.mktemp("reference")
+    p = cli("train", "/dev/null", *cli_overrides(dataset, run_dir, "train.max_steps=12"))
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    result = losses(run_dir)
+    assert sorted(result) == list(range(1, 13))
+    return result
+
+
+def test_training_reduces_the_loss(dataset, reference):
+    assert reference[12] < reference[1] - 0.5
+
+
+def test_resume_from_a_checkpoint_is_bitwise_exact(dataset, reference, tmp_path):
+    assert train(config(dataset, tmp_path, "train.max_steps=5")).step == 5
+    assert (tmp_path / "checkpoints" / "step-0000005" / "checksums.json").is_file()
+    result = train(config(dataset, tmp_path, "train.max_steps=12"))
+    assert result.step == 12
+    resumed = losses(tmp_path)
+    assert all(resumed[s] == reference[s] for s in range(1, 13)), (resumed, reference)
+
+
+def test_sigterm_writes_a_checkpoint_and_resume_is_exact(dataset, reference, tmp_path):
+    p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=12", "optim.lr=3e-3"))
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+        time.sleep(0.005)
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert "SIGTERM" in err and "run the same command to resume" in err
+    stopped = max(losses(tmp_path))
+    assert 2 <= stopped < 12, "the run ended before the signal arrived"
+    assert (tmp_path / "checkpoints" / f"step-{stopped:07d}").is_dir()
+    p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=12"))
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert f"resuming from" in err and f"(step {stopped})" in err
+    assert losses(tmp_path) == reference
+
+
+def test_kill_9_loses_only_the_steps_since_the_last_checkpoint(dataset, reference, tmp_path):
+    p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=12", "checkpoint.interval=3"))
+    checkpoint = tmp_path / "checkpoints" / "step-0000006"
+    deadline = time.time() + 120
+    while time.time() < deadline and not checkpoint.exists():
+        time.sleep(0.005)
+    p.kill()
+    p.communicate(timeout=60)
+    saved = sorted(d.name for d in (tmp_path / "checkpoints").glob("step-*"))
+    assert "step-0000006" in saved and "step-0000012" not in saved
+    p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=12", "checkpoint.interval=3"))
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 0, err
+    assert losses(tmp_path) == reference
+    assert not list((tmp_path / "checkpoints").glob(".tmp-*"))  # stale staging directories are cleaned
+    assert len(list((tmp_path / "checkpoints").glob("step-*"))) == 3  # keep_last
+
+
+def test_corrupt_checkpoint_falls_back_to_the_previous_one(dataset, reference, tmp_path, capfd):
+    train(config(dataset, tmp_path, "train.max_steps=8", "checkpoint.interval=4"))
+    weights = tmp_path / "checkpoints" / "step-0000008" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-10] ^= 0xFF  # one flipped byte
+    weights.write_bytes(bytes(data))
+    capfd.readouterr()
+    train(config(dataset, tmp_path, "train.max_steps=12", "checkpoint.interval=4"))
+    err = capfd.readouterr().err
+    assert "step-0000008 is corrupt (model.safetensors does not match its checksum)" in err
+    assert "(step 4)" in err
+    assert losses(tmp_path) == reference
+
+
+def test_checkpoint_is_a_hugging_face_model(dataset, tmp_path):
+    from transformers import GPT2LMHeadModel
+
+    result = train(config(dataset, tmp_path, "train.max_steps=2"))
+    model = GPT2.from_pretrained(result.checkpoint)
+    hf = GPT2LMHeadModel.from_pretrained(result.checkpoint).eval()
+    x = torch.randint(0, model.config.vocab_size, (1, 16))
+    with torch.no_grad():
+        assert (model(x) - hf(x).logits).abs().max() < 1e-5
+    assert (result.checkpoint / "vocab.json").is_file()  # the tokenizer travels with the model
+
+
+class FaultyTrainer(Trainer):
+    """Non-finite losses at chosen steps (the fault the handler is for)."""
+
+    nan_steps: set[int] = set()
+
+    def compute_loss(self, x, y):
+        loss = super().compute_loss(x, y)
+        return loss * float("nan") if self.step + 1 in self.nan_steps else loss
+
+
+def test_non_finite_loss_skips_the_update(dataset, reference, tmp_path, capfd):
+    FaultyTrainer.nan_steps = {3}
+    trainer = FaultyTrainer(config(dataset, tmp_path, "train.max_steps=5"))
+    trainer.run()
+    assert "step 3: non-finite loss nan" in capfd.readouterr().err
+    records = [json.loads(l) for l in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records if r.get("skipped")] == [3]
+    got = losses(tmp_path)
+    assert got[1] == reference[1] and got[2] == reference[2]
+    assert got[4] != reference[4]  # step 3's batch was skipped, not applied
+
+
+def test_too_many_non_finite_losses_abort(dataset, tmp_path):
+    FaultyTrainer.nan_steps = {2, 3, 4}
+    with pytest.raises(TrainingError, match="3 non-finite losses in a row"):
+        FaultyTrainer(config(dataset, tmp_path, "train.max_steps=10", "train.max_nonfinite_steps=3")).run()
+
+
+class OutOfMemoryTrainer(Trainer):
+    def compute_loss(self, x, y):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB")
+
+
+def test_out_of_memory_names_the_remedies(dataset, tmp_path):
+    with pytest.raises(TrainingError, match="micro_batch_size=4.*activation_checkpointing"):
+        OutOfMemoryTrainer(config(dataset, tmp_path, "train.max_steps=2")).run()
+
+
+def test_activation_checkpointing_gives_the_same_gradients():
+    from gpt2 import GPT2Config
+
+    torch.manual_seed(0)
+    a = GPT2(GPT2Config(n_layer=2, n_embd=32, n_head=2, n_ctx=16, vocab_size=100))
+    b = GPT2(a.config)
+    b.load_state_dict(a.state_dict())
+    checkpoint_activations(b)
+    x = torch.randint(0, 100, (2, 16))
+    for m in (a, b):
+        m(x, x)[1].backward()
+    for (name, p), q in zip(a.named_parameters(), b.parameters()):
+        assert torch.allclose(p.grad, q.grad, atol=1e-7), name
+
+
+def test_continued_training_starts_from_the_given_weights(dataset, tmp_path, hf_model_factory):
+    hf = hf_model_factory(n_positions=32)
+    hf.save_pretrained(tmp_path / "base")
+    trainer = Trainer(config(dataset, tmp_path / "run", f"model.init_from={json.dumps(str(tmp_path / 'base'))}",
+                             "train.max_steps=1", "model.dropout=0.0"))
+    trainer.setup()
+    x, y = trainer.data.train_loader(4, 32, 7, 0, 1).next_batch()
+    with torch.no_grad():
+        expected = torch.nn.functional.cross_entropy(hf(x).logits.flatten(0, 1), y.flatten())
+        assert trainer.compute_loss(x, y).item() == pytest.approx(expected.item(), rel=1e-5)
+
+
+def test_dataset_errors_are_one_line(tmp_path):
+    from gpt2 import GPT2Error
+
+    with pytest.raises(GPT2Error, match="no manifest.json"):
+        train(load_config(None, ["data.dir=" + json.dumps(str(tmp_path)), f"run_dir={json.dumps(str(tmp_path / 'r'))}"]))
+
+
+def test_batch_size_must_split_into_micro_batches(dataset, tmp_path):
+    with pytest.raises(TrainingError, match="batch_size 10 must be a multiple of micro_batch_size x processes = 4"):
+        train(config(dataset, tmp_path, "train.batch_size=10"))
+
+
+def test_two_processes_equal_one_process(dataset, tmp_path):
+    """DDP over 2 gloo processes with the same global batch follows the 1-process loss curve."""
+    single, double = tmp_path / "one", tmp_path / "two"
+    p = cli("train", "/dev/null", *cli_overrides(dataset, single, "train.max_steps=6"))
+    _, err = p.communicate(timeout=300)
+    assert p.returncode == 0, err
+    env = os.environ | {"OMP_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "gpt2.cli.main", "train", "/dev/null", *cli_overrides(dataset, double, "train.max_steps=6")],
+        capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "2 process(es)" in result.stderr
+    one, two = losses(single), losses(double)
+    assert sorted(one) == sorted(two) == list(range(1, 7))
+    assert max(abs(one[s] - two[s]) for s in one) <= 1e-5, (one, two)

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import argparse
 import json
+import lzma
 import re
 import sys
+import tempfile
+from pathlib import Path
 
 from ..errors import UsageError
 
@@ -39,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     _tokenizer_option(dec)
 
     tr = sub.add_parser("train", help="train a byte-level BPE vocabulary on UTF-8 text files")
-    tr.add_argument("files", nargs="+", metavar="FILES", help="UTF-8 text files")
+    tr.add_argument("files", nargs="*", metavar="FILES", help="UTF-8 text files")
+    tr.add_argument("--corpus", metavar="NAME", help="also train on a bundled corpus (demo)")
     tr.add_argument("--vocab-size", type=int, required=True,
                     help="number of ids, <|endoftext|> (the last) included; at least 257")
     tr.add_argument("--output", required=True, metavar="DIR",
@@ -60,7 +64,13 @@ def run(args: argparse.Namespace) -> int:
     if args.action == "train":
         if args.min_frequency < 1:
             raise UsageError(f"--min-frequency must be at least 1, got {args.min_frequency}")
-        tok = Tokenizer.train(args.files, args.vocab_size, min_frequency=args.min_frequency)
+        if not args.files and not args.corpus:
+            raise UsageError("give text FILES to train on, or --corpus demo")
+        with tempfile.TemporaryDirectory() as tmp:
+            files = list(args.files)
+            if args.corpus:
+                files.append(_corpus_as_text(args.corpus, Path(tmp) / f"{args.corpus}.txt"))
+            tok = Tokenizer.train(files, args.vocab_size, min_frequency=args.min_frequency)
         written = tok.save_pretrained(args.output)
         print(f"trained {tok.vocab_size} ids ({len(tok.merges)} merges, <|endoftext|> = {tok.eot_token}); "
               f"fingerprint {tok.fingerprint[:16]}")
@@ -87,3 +97,13 @@ def run(args: argparse.Namespace) -> int:
                 raise UsageError(f"IDS: {item!r} is not a token id (an integer)") from None
     sys.stdout.write(tok.decode(ids) + "\n")
     return 0
+
+
+def _corpus_as_text(name: str, path: Path) -> Path:
+    """Write a bundled corpus's documents to one text file, blank-line separated."""
+    from ..data.corpus import corpus_path
+
+    with lzma.open(corpus_path(name), "rt", encoding="utf-8") as src, open(path, "w", encoding="utf-8") as dst:
+        for line in src:
+            dst.write(json.loads(line)["text"] + "\n\n")
+    return path

@@ -242,6 +242,7 @@ class Trainer:
         return distributed.mean(self.dist, torch.stack(losses).mean()).item()
 
     def sample(self) -> list[str]:
+        """A few samples from the model (top-k 40), to watch what it learns."""
         from ..sampling import generate
 
         e = self.config.eval
@@ -249,9 +250,10 @@ class Trainer:
             return []
         self.model.eval()
         try:
-            prompts = [e.sample_prompt or None] * e.samples
-            return generate(self.model, self.data.tokenizer, prompts, max_new_tokens=e.sample_tokens,
-                            top_k=40, seed=self.config.train.seed + self.step)
+            prompt = e.sample_prompt or None  # None: unconditional, from <|endoftext|>
+            samples = generate(self.model, self.data.tokenizer, prompt, max_new_tokens=e.sample_tokens,
+                               top_k=40, seed=self.config.train.seed + self.step, n_samples=e.samples)
+            return [(e.sample_prompt or "") + s.text for s in samples]
         finally:
             self.model.train()
 

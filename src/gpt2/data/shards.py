@@ -1,0 +1,243 @@
+"""The on-disk format of a prepared dataset: token shards plus manifest.json.
+
+A shard is a 32-byte header followed by the tokens, little-endian:
+
+    offset  size  field
+    0       8     magic b"GPT2TOK\\0"
+    8       4     format version (1)
+    12      4     bytes per token: 2 (uint16, vocabularies up to 65,536) or 4 (uint32)
+    16      8     token count
+    24      8     document count (each document ends with the end-of-text token)
+
+so `np.memmap(path, dtype, offset=32, shape=(count,))` reads it without copying. A shard is
+written under a temporary name and renamed when complete, so a visible shard is never partial.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import struct
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+MAGIC = b"GPT2TOK\0"
+VERSION = 1
+HEADER = struct.Struct("<8sIIQQ")
+HEADER_SIZE = HEADER.size  # 32
+MANIFEST = "manifest.json"
+FORMAT = "gpt2-token-shards"
+
+
+def token_dtype(vocab_size: int) -> np.dtype:
+    """uint16 when every token id fits, else uint32."""
+    return np.dtype(np.uint16) if vocab_size <= 1 << 16 else np.dtype(np.uint32)
+
+
+def read_header(path: str | os.PathLike) -> tuple[np.dtype, int, int]:
+    """(dtype, token count, document count) of a shard, checking that the file is whole."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as f:
+            raw = f.read(HEADER_SIZE)
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the shard ({e.strerror})") from None
+    if len(raw) < HEADER_SIZE or raw[:8] != MAGIC:
+        raise DataError(f"{path}: not a gpt2 token shard (bad header); prepare the data again")
+    _, version, width, count, docs = HEADER.unpack(raw)
+    if version != VERSION or width not in (2, 4):
+        raise DataError(f"{path}: shard format version {version}, width {width} is not supported")
+    expected = HEADER_SIZE + width * count
+    if path.stat().st_size != expected:
+        raise DataError(f"{path}: {path.stat().st_size} bytes but its header says {expected}; "
+                        f"the shard is truncated, prepare the data again")
+    return np.dtype(np.uint16 if width == 2 else np.uint32), count, docs
+
+
+def open_shard(path: str | os.PathLike) -> np.ndarray:
+    """The shard's tokens as a read-only memory map."""
+    dtype, count, _ = read_header(path)
+    if count == 0:
+        return np.zeros(0, dtype=dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=HEADER_SIZE, shape=(count,))
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 22):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class ShardWriter:
+    """Writes one split's token stream as fixed-size shards: `{prefix}-{index:05d}.bin`.
+
+    Tokens are streamed to a temporary file (memory stays at one document); each shard is
+    fsynced and renamed into place when full. Documents may span two shards.
+    """
+
+    def __init__(self, directory: str | os.PathLike, prefix: str, dtype: np.dtype, shard_tokens: int) -> None:
+        if shard_tokens < 1:
+            raise DataError(f"shard size must be at least one token, got {shard_tokens}")
+        self.directory, self.prefix = Path(directory), prefix
+        self.dtype, self.shard_tokens = np.dtype(dtype), shard_tokens
+        self.shards: list[dict] = []
+        self._file = None
+        self._count = self._docs = 0
+
+    def _open(self) -> None:
+        name = f"{self.prefix}-{len(self.shards):05d}.bin"
+        self._path = self.directory / name
+        self._tmp = self.directory / f".{name}.tmp"
+        self._file = open(self._tmp, "wb")
+        self._write(HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, 0, 0))
+        self._count = self._docs = 0
+
+    def _write(self, data: bytes | memoryview) -> None:
+        self._file.write(data)
+
+    def write_document(self, tokens: np.ndarray) -> None:
+        """Append one document's tokens (already ending with the end-of-text token)."""
+        tokens = np.ascontiguousarray(tokens, dtype=self.dtype.newbyteorder("<"))
+        start = 0
+        while start < tokens.size:
+            if self._file is None:
+                self._open()
+            take = min(self.shard_tokens - self._count, tokens.size - start)
+            self._write(memoryview(tokens[start:start + take]).cast("B"))
+            self._count += take
+            start += take
+            if start == tokens.size:
+                self._docs += 1
+            if self._count == self.shard_tokens:
+                self._close()
+
+    def _close(self) -> None:
+        f = self._file
+        header = HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, self._count, self._docs)
+        f.seek(0)
+        f.write(header)
+        f.flush()
+        os.fsync(f.fileno())
+        f.close()
+        self._file = None
+        os.replace(self._tmp, self._path)
+        self.shards.append({"file": self._path.name, "tokens": self._count, "documents": self._docs,
+                            "sha256": sha256_file(self._path)})
+
+    def finish(self) -> list[dict]:
+        """Close the last, partly filled shard; returns every shard's manifest entry."""
+        if self._file is not None and self._count:
+            self._close()
+        elif self._file is not None:
+            self._file.close()
+            self._tmp.unlink(missing_ok=True)
+            self._file = None
+        return self.shards
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._tmp.unlink(missing_ok=True)
+            self._file = None
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(data, f, indent=2, sort_keys=False)
+        f.write("\n")
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+class Dataset:
+    """A prepared dataset directory: its manifest, and its shards as memory maps."""
+
+    def __init__(self, directory: str | os.PathLike) -> None:
+        self.directory = Path(directory)
+        path = self.directory / MANIFEST
+        if not path.is_file():
+            raise DataError(f"{self.directory}: no {MANIFEST}; it is not a prepared dataset "
+                            f"(run `gpt2 prepare` first, or it was interrupted)")
+        try:
+            self.manifest = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as e:
+            raise DataError(f"{path}: unreadable manifest ({e}); prepare the data again") from None
+        if self.manifest.get("format") != FORMAT:
+            raise DataError(f"{path}: not a gpt2 dataset manifest")
+        self.splits: dict[str, list[dict]] = {name: s["shards"] for name, s in self.manifest["splits"].items()}
+        tok = self.manifest["tokenizer"]
+        self.vocab_size: int = tok["vocab_size"]
+        self.eot_token: int = tok["eot_token"]
+        self.tokenizer_name: str = tok["name"]
+        self.dtype = np.dtype(self.manifest["dtype"])
+
+    @property
+    def fingerprint(self) -> str:
+        return self.manifest["fingerprint"]
+
+    def split_tokens(self, split: str) -> int:
+        return sum(s["tokens"] for s in self.splits.get(split, []))
+
+    def shard_paths(self, split: str) -> list[Path]:
+        if split not in self.splits:
+            raise DataError(f"{self.directory}: no {split!r} split (it has {', '.join(self.splits)})")
+        return [self.directory / s["file"] for s in self.splits[split]]
+
+    def open_split(self, split: str) -> list[np.ndarray]:
+        """Memory maps of the split's shards, checked against the manifest's token counts."""
+        arrays = []
+        for entry, path in zip(self.splits[split], self.shard_paths(split)):
+            if not path.is_file():
+                raise DataError(f"{path}: shard listed in the manifest is missing; prepare the data again")
+            tokens = open_shard(path)
+            if tokens.size != entry["tokens"]:
+                raise DataError(f"{path}: {tokens.size} tokens but the manifest says {entry['tokens']}")
+            arrays.append(tokens)
+        return arrays
+
+    def verify(self) -> None:
+        """Check every shard's sha256 against the manifest (reads all the data)."""
+        for split in self.splits:
+            for entry, path in zip(self.splits[split], self.shard_paths(split)):
+                if sha256_file(path) != entry["sha256"]:
+                    raise DataError(f"{path}: sha256 differs from the manifest; the shard is corrupt")
+
+    def iter_documents(self, split: str) -> Iterator[np.ndarray]:
+        """Each document's tokens (without its end-of-text token), in order, across shards."""
+        pending: list[np.ndarray] = []
+        for tokens in self.open_split(split):
+            ends = np.flatnonzero(tokens == self.eot_token)
+            start = 0
+            for end in ends.tolist():
+                piece = np.asarray(tokens[start:end])
+                yield np.concatenate(pending + [piece]) if pending else piece
+                pending, start = [], end + 1
+            if start < tokens.size:
+                pending.append(np.asarray(tokens[start:]))
+
+
+def load_tokenizer(name: str):
+    """The project's tokenizer by name or directory (GPT-2's is bundled)."""
+    from ..tokenizer import Tokenizer
+
+    return Tokenizer.from_pretrained(name)
+
+
+def iter_dataset_texts(directory: str | os.PathLike, splits: tuple[str, ...] = ("train",)) -> Iterator[str]:
+    """The documents of a prepared dataset decoded back to text with its own tokenizer."""
+    ds = Dataset(directory)
+    tok = load_tokenizer(ds.tokenizer_name)
+    for split in splits:
+        if split in ds.splits:
+            for doc in ds.iter_documents(split):
+                yield tok.decode(doc.tolist())

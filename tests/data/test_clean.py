@@ -1,0 +1,54 @@
+"""Normalization and each quality rule, on planted documents."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pytest
+
+from gpt2.data.clean import CleanConfig, QualityConfig, clean_text, filter_reason, quality_reason
+
+
+def test_nfc_and_control_characters():
+    text = "Cafe\u0301\r\nnext\x00line\x1b[0m\ttab\ufeff \x85"
+    out = clean_text(text, CleanConfig())
+    assert out == "Caf\u00e9\nnextline[0m\ttab "
+    assert unicodedata.is_normalized("NFC", out)
+    assert clean_text(text, CleanConfig(normalize=None, strip_control=False)) == text
+
+
+def test_ascii_fast_path_equals_regex_path():
+    text = "a\x01b\x7fc\td\ne\x0bf"
+    assert clean_text(text, CleanConfig()) == clean_text(text + "\u00e9", CleanConfig())[:-1]
+
+
+def test_length_bounds():
+    config = CleanConfig(min_chars=10, max_chars=20, quality=None)
+    assert filter_reason("   \n ", config) == "empty"
+    assert filter_reason("short", config) == "too_short"
+    assert filter_reason("x" * 21, config) == "too_long"
+    assert filter_reason("just right", config) is None
+
+
+@pytest.mark.parametrize("text, reason", [
+    ("the and cat. " * 10, "quality_too_few_words"),
+    ("the and " + "a b c d e f " * 20, "quality_mean_word_length"),
+    ("the and " + "incomprehensibilities " * 60, "quality_mean_word_length"),
+    ("the and word ### #tag ... " * 20, "quality_symbol_ratio"),
+    ("the and 1234 5678 9012 3456 7890 word " * 20, "quality_alphabetic_words"),
+    ("cats dogs birds fish trees rocks " * 20, "quality_stop_words"),
+    ("\n".join(f"- the item and thing of note here today{i}" for i in range(60)), "quality_bullet_lines"),
+    ("\n".join(f"the story and then it went over the hills far away{i} ..." for i in range(60)),
+     "quality_ellipsis_lines"),
+    ("\n".join(["the same line and again"] * 30 + [f"the other {i} and line" for i in range(20)]),
+     "quality_duplicate_lines"),
+])
+def test_each_quality_rule_fires(text, reason):
+    assert quality_reason(text, QualityConfig()) == reason
+
+
+def test_good_prose_passes_and_rules_switch_off(prose):
+    assert quality_reason(prose(1), QualityConfig()) is None
+    lines = "\n".join(["the same line and again"] * 30 + [f"the other {i} and line" for i in range(20)])
+    assert quality_reason(lines, QualityConfig(max_duplicate_lines=None, max_duplicate_line_chars=None)) is None
+    assert filter_reason("tiny", CleanConfig(quality=None)) is None

@@ -1,0 +1,111 @@
+"""Loaders: shapes, sampling without replacement, determinism, exact resume, disjoint ranks."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from gpt2.data import DataError, PrepareConfig, prepare
+from gpt2.data.clean import CleanConfig
+from gpt2.data.loader import ShardLoader, ValLoader
+from gpt2.data.shards import Dataset
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    import random
+
+    root = tmp_path_factory.mktemp("loader")
+    rng = random.Random(0)
+    words = "the of and river stone garden window letter morning silver harbor market winter".split()
+    with open(root / "docs.jsonl", "w") as f:
+        for i in range(300):
+            f.write(json.dumps({"text": f"doc {i}: " + " ".join(rng.choice(words) for _ in range(60))}) + "\n")
+    config = PrepareConfig(clean=CleanConfig(quality=None), near_dedup=None, val_fraction=0.2, shard_tokens=3000)
+    prepare([root / "docs.jsonl"], root / "ds", config=config, workers=0)
+    return root / "ds"
+
+
+def all_windows(data_dir, n_ctx):
+    shards = Dataset(data_dir).open_split("train")
+    return {bytes(np.asarray(s[i * n_ctx:i * n_ctx + n_ctx + 1], dtype=np.int64))
+            for s in shards for i in range((s.size - 1) // n_ctx)}
+
+
+def test_batches_are_shifted_windows_of_the_shards(data_dir):
+    loader = ShardLoader(data_dir, batch_size=4, n_ctx=32, seed=0)
+    x, y = loader.next_batch()
+    assert x.shape == y.shape == (4, 32) and x.dtype == y.dtype == torch.int64
+    assert torch.equal(x[:, 1:], y[:, :-1])
+    windows = all_windows(data_dir, 32)
+    for row in range(4):
+        assert bytes(torch.cat([x[row], y[row, -1:]]).numpy()) in windows
+
+
+def test_one_epoch_sees_every_window_once(data_dir):
+    loader = ShardLoader(data_dir, batch_size=1, n_ctx=32, seed=3)
+    seen = [bytes(torch.cat([x[0], y[0, -1:]]).numpy()) for x, y in
+            (loader.next_batch() for _ in range(loader.batches_per_epoch))]
+    assert len(seen) == loader.windows.total and set(seen) == all_windows(data_dir, 32)
+    assert loader.state_dict()["epoch"] == 0
+    loader.next_batch()
+    assert loader.state_dict()["epoch"] == 1 and loader.state_dict()["batch"] == 1
+
+
+def test_deterministic_for_a_seed(data_dir):
+    a, b, c = (ShardLoader(data_dir, batch_size=4, n_ctx=32, seed=s) for s in (7, 7, 8))
+    for _ in range(5):
+        xa, xb, xc = a.next_batch()[0], b.next_batch()[0], c.next_batch()[0]
+        assert torch.equal(xa, xb)
+    assert not torch.equal(xa, xc)
+
+
+def test_resume_sees_exactly_the_uninterrupted_batches(data_dir):
+    straight = ShardLoader(data_dir, batch_size=4, n_ctx=32, seed=1)
+    expected = [straight.next_batch() for _ in range(2 * straight.batches_per_epoch + 3)]
+    first = ShardLoader(data_dir, batch_size=4, n_ctx=32, seed=1)
+    cut = straight.batches_per_epoch + 2  # inside the second epoch
+    for _ in range(cut):
+        first.next_batch()
+    state = json.loads(json.dumps(first.state_dict()))  # survives a JSON round trip
+    resumed = ShardLoader(data_dir, batch_size=4, n_ctx=32, seed=1)
+    resumed.load_state_dict(state)
+    for x, y in expected[cut:]:
+        rx, ry = resumed.next_batch()
+        assert torch.equal(rx, x) and torch.equal(ry, y)
+
+
+def test_state_from_other_settings_is_refused(data_dir):
+    state = ShardLoader(data_dir, batch_size=4, n_ctx=32, seed=1).state_dict()
+    with pytest.raises(DataError, match="batch_size=4"):
+        ShardLoader(data_dir, batch_size=8, n_ctx=32, seed=1).load_state_dict(state)
+
+
+def test_ranks_read_disjoint_windows(data_dir):
+    seen = []
+    for rank in range(3):
+        loader = ShardLoader(data_dir, batch_size=2, n_ctx=16, seed=5, rank=rank, world_size=3)
+        windows = set()
+        for _ in range(loader.batches_per_epoch):
+            x, y = loader.next_batch()
+            windows |= {bytes(torch.cat([r, t[-1:]]).numpy()) for r, t in zip(x, y)}
+        seen.append(windows)
+    assert not (seen[0] & seen[1]) and not (seen[0] & seen[2]) and not (seen[1] & seen[2])
+    assert all(len(s) == len(seen[0]) for s in seen)
+
+
+def test_validation_loader_fixed_order(data_dir):
+    val = ValLoader(data_dir, batch_size=3, n_ctx=16)
+    first = [x for x, _ in val]
+    second = [x for x, _ in val]
+    assert len(first) == len(val) and all(torch.equal(a, b) for a, b in zip(first, second))
+    shards = Dataset(data_dir).open_split("val")
+    assert torch.equal(first[0][0], torch.from_numpy(np.asarray(shards[0][:16], dtype=np.int64)))
+
+
+def test_too_little_data_is_a_clear_error(data_dir):
+    with pytest.raises(DataError, match="fewer than one batch"):
+        ShardLoader(data_dir, batch_size=10_000, n_ctx=64)

@@ -1,0 +1,68 @@
+"""The overlap analysis on constructed cases with known answers, and the Bloom filter's bound."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from gpt2.data import DataError, overlap
+from gpt2.data.decontam import EvalNgrams
+from gpt2.data.overlap import NgramBloom
+
+
+def test_known_percentages(tmp_path, prose):
+    train_text = prose(1, 400)
+    words = train_text.split()
+    (tmp_path / "train.txt").write_text(train_text, encoding="utf-8")
+    # 20 words copied from training (13 of its 8-grams) + 20 unseen made-up words: of the
+    # 33 8-grams of this 40-word file, exactly the 13 wholly inside the copy occur in training.
+    unseen = " ".join(f"zzq{i}x" for i in range(20))
+    (tmp_path / "half.txt").write_text(" ".join(words[100:120]) + " " + unseen, encoding="utf-8")
+    (tmp_path / "same.txt").write_text(" ".join(words[:50]), encoding="utf-8")
+    (tmp_path / "none.txt").write_text(unseen + " " + unseen.upper().replace("ZZQ", "QQZ"), encoding="utf-8")
+    report = overlap([tmp_path / "train.txt"], [tmp_path / "half.txt", tmp_path / "same.txt", tmp_path / "none.txt"])
+    half, same, none = report.evals
+    assert (half.ngrams, half.present) == (33, 13)
+    assert (same.ngrams, same.present, same.percent) == (43, 43, 100.0)
+    assert none.present == 0 and none.ngrams == 33
+    assert report.false_positive_bound <= 1e-4
+    assert "33" in report.format()
+
+
+def test_overlap_reads_a_prepared_dataset(tmp_path, prose):
+    from gpt2.data import PrepareConfig, prepare
+
+    docs = [prose(i, 200) for i in range(5)]
+    (tmp_path / "a.jsonl").write_text("".join(f'{{"text": "{d.replace(chr(10), " ")}"}}\n' for d in docs))
+    prepare([tmp_path / "a.jsonl"], tmp_path / "ds", config=PrepareConfig(val_fraction=0.0), workers=0)
+    (tmp_path / "eval.txt").write_text(" ".join(docs[2].split()[:30]), encoding="utf-8")
+    report = overlap([tmp_path / "ds"], [tmp_path / "eval.txt"])
+    assert report.train_documents == 5
+    assert report.evals[0].percent == 100.0
+
+
+def test_bloom_false_positive_rate_within_bound():
+    rng = np.random.default_rng(0)
+    bloom = NgramBloom(200_000, 1e-3)
+    bloom.add(rng.integers(0, 2**63, 200_000, dtype=np.uint64))
+    assert bloom.false_positive_bound() <= 1e-3
+    probes = rng.integers(0, 2**63, 400_000, dtype=np.uint64)
+    rate = bloom.contains(probes).mean()
+    assert rate <= 2 * bloom.false_positive_bound()  # 400k probes: ~400 expected, ±5%
+    inserted = rng.integers(0, 2**63, 1000, dtype=np.uint64)
+    bloom.add(inserted)
+    assert bloom.contains(inserted).all()  # never a false negative
+
+
+def test_eval_ngrams_membership(tmp_path):
+    (tmp_path / "e.txt").write_text("one two three four five six seven eight nine", encoding="utf-8")
+    ev = EvalNgrams.from_files([tmp_path / "e.txt"], n=8)
+    assert len(ev) == 2
+    assert ev.matches("x y ONE two three four five six seven eight z") == 1
+    assert ev.matches("one two three four five six seven nine") == 0
+
+
+def test_no_eval_files(tmp_path):
+    (tmp_path / "t.txt").write_text("a b c", encoding="utf-8")
+    with pytest.raises(DataError, match="no such file"):
+        overlap([tmp_path / "t.txt"], [tmp_path / "missing.txt"])

@@ -1,0 +1,103 @@
+"""Readers: formats, compression, and bad input counted (or fatal with strict)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import lzma
+
+import pytest
+
+from gpt2.data import DataError, ReadOptions
+from gpt2.data.sources import SourceStats, iter_documents
+
+
+def read(paths, **options):
+    stats = SourceStats()
+    docs = list(iter_documents(paths, ReadOptions(**options), stats))
+    return docs, stats
+
+
+def test_text_file_is_one_document_unless_separated(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_text("one\n\n---\ntwo\n---\nthree", encoding="utf-8")
+    docs, _ = read([p])
+    assert [d.text for d in docs] == ["one\n\n---\ntwo\n---\nthree"]
+    docs, _ = read([p], separator="\n---\n")
+    assert [d.text for d in docs] == ["one\n", "two", "three"]
+
+
+def test_separator_split_across_read_chunks(tmp_path, monkeypatch):
+    import gpt2.data.sources as sources
+
+    monkeypatch.setattr(sources, "_CHUNK", 3)  # every separator straddles a chunk boundary
+    p = tmp_path / "a.txt"
+    p.write_text("alpha<SEP>beta<SEP>gamma", encoding="utf-8")
+    docs, _ = read([p], separator="<SEP>")
+    assert [d.text for d in docs] == ["alpha", "beta", "gamma"]
+
+
+def test_directories_recursive_sorted_and_compressed(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "z.txt").write_text("z", encoding="utf-8")
+    (tmp_path / "a.txt").write_text("a", encoding="utf-8")
+    with gzip.open(tmp_path / "c.jsonl.gz", "wt") as f:
+        f.write(json.dumps({"text": "c"}) + "\n")
+    with lzma.open(tmp_path / "d.jsonl.xz", "wt") as f:
+        f.write(json.dumps({"text": "d"}) + "\n")
+    (tmp_path / "image.png").write_bytes(b"\x89PNG")  # not picked up from a directory
+    docs, stats = read([tmp_path])
+    assert [d.text for d in docs] == ["a", "z", "c", "d"]
+    assert stats.files == 4
+
+
+def test_zstd_jsonl(tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    p = tmp_path / "a.jsonl.zst"
+    p.write_bytes(zstandard.ZstdCompressor().compress(b'{"text": "x"}\n{"content": "y"}\n'))
+    docs, _ = read([p], text_field="content")
+    assert [d.text for d in docs] == ["y"]
+
+
+def test_bad_lines_are_skipped_and_counted(tmp_path):
+    p = tmp_path / "a.jsonl"
+    p.write_bytes(b'{"text": "ok"}\nnot json\n{"other": 1}\n[1, 2]\n{"text": 5}\n\n{"text": "ok2"}\n')
+    docs, stats = read([p])
+    assert [d.text for d in docs] == ["ok", "ok2"]
+    assert sum(stats.skipped_lines.values()) == 4
+    assert stats.skipped_lines["not valid JSON"] == 1
+    with pytest.raises(DataError, match=r"a\.jsonl:2: not valid JSON"):
+        read([p], strict=True)
+
+
+def test_undecodable_bytes_replaced_and_counted(tmp_path):
+    p = tmp_path / "a.txt"
+    p.write_bytes(b"caf\xe9 ok \xff\xfe end")
+    docs, stats = read([p])
+    assert docs[0].text == "caf\ufffd ok \ufffd\ufffd end"
+    assert stats.replaced_bytes == 3 and stats.files_with_replacements == 1
+
+
+def test_empty_and_unreadable_files(tmp_path):
+    (tmp_path / "empty.txt").write_text("", encoding="utf-8")
+    (tmp_path / "broken.jsonl.gz").write_bytes(b"not gzip at all")
+    docs, stats = read([tmp_path / "empty.txt", tmp_path / "broken.jsonl.gz"])
+    assert docs == [] and stats.empty_files == 1 and stats.unreadable == 1
+    with pytest.raises(DataError, match="broken.jsonl.gz: cannot be read"):
+        read([tmp_path / "broken.jsonl.gz"], strict=True)
+
+
+def test_missing_path_names_it(tmp_path):
+    with pytest.raises(DataError, match="nope.txt: no such file"):
+        read([tmp_path / "nope.txt"])
+
+
+def test_parquet(tmp_path):
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    pq.write_table(pa.table({"text": ["a", None, "b"], "id": [1, 2, 3]}), tmp_path / "t.parquet")
+    docs, stats = read([tmp_path / "t.parquet"])
+    assert [d.text for d in docs] == ["a", "b"] and sum(stats.skipped_lines.values()) == 1
+    with pytest.raises(DataError, match='no "body" column'):
+        read([tmp_path / "t.parquet"], text_field="body")

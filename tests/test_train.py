@@ -240,19 +240,44 @@ def test_batch_size_must_split_into_micro_batches(dataset, tmp_path):
         train(config(dataset, tmp_path, "train.batch_size=10"))
 
 
-def test_two_processes_equal_one_process(dataset, tmp_path):
-    """DDP over 2 gloo processes with the same global batch follows the 1-process loss curve."""
-    single, double = tmp_path / "one", tmp_path / "two"
-    p = cli("train", "/dev/null", *cli_overrides(dataset, single, "train.max_steps=6"))
+@pytest.fixture(scope="module")
+def one_process(dataset, tmp_path_factory) -> dict[int, float]:
+    run_dir = tmp_path_factory.mktemp("one-process")
+    p = cli("train", "/dev/null", *cli_overrides(dataset, run_dir, "train.max_steps=6"))
     _, err = p.communicate(timeout=300)
     assert p.returncode == 0, err
+    return losses(run_dir)
+
+
+@pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
+def test_two_processes_equal_one_process(dataset, one_process, tmp_path, strategy):
+    """2 gloo processes (DDP, or FSDP2's fully_shard) with the same global batch follow the
+    1-process loss curve."""
     env = os.environ | {"OMP_NUM_THREADS": "1"}
     result = subprocess.run(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "gpt2.cli.main", "train", "/dev/null", *cli_overrides(dataset, double, "train.max_steps=6")],
+         "-m", "gpt2.cli.main", "train", "/dev/null",
+         *cli_overrides(dataset, tmp_path, "train.max_steps=6", f"train.distributed={strategy}")],
         capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "2 process(es)" in result.stderr
-    one, two = losses(single), losses(double)
-    assert sorted(one) == sorted(two) == list(range(1, 7))
-    assert max(abs(one[s] - two[s]) for s in one) <= 1e-5, (one, two)
+    two = losses(tmp_path)
+    assert sorted(one_process) == sorted(two) == list(range(1, 7))
+    assert max(abs(one_process[s] - two[s]) for s in two) <= 1e-5, (one_process, two)
+    assert (tmp_path / "checkpoints" / "step-0000006" / "model.safetensors").is_file()
+
+
+def test_plot_draws_the_loss_curves(dataset, tmp_path):
+    from gpt2.cli.main import main
+
+    train(config(dataset, tmp_path, "train.max_steps=4", "eval.interval=2", "eval.batches=2"))
+    assert main(["plot", str(tmp_path)]) == 0
+    png = (tmp_path / "loss.png").read_bytes()
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 10_000
+
+
+def test_plot_of_a_directory_without_metrics_is_one_line(tmp_path, capsys):
+    from gpt2.cli.main import main
+
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "metrics.jsonl: no such file" in capsys.readouterr().err

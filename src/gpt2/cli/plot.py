@@ -18,21 +18,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def read_metrics(run_dir: Path) -> tuple[list[tuple[int, float]], list[tuple[int, float]]]:
-    """(train, validation) loss points from RUN_DIR/metrics.jsonl."""
+    """(train, validation) loss points from RUN_DIR/metrics.jsonl. Steps logged again after a
+    resume (the run went past its last checkpoint before it stopped) keep their last value."""
     path = run_dir / "metrics.jsonl"
     if not path.is_file():
         raise UsageError(f"{path}: no such file; is {run_dir} a training run directory?")
-    train, val = [], []
+    train: dict[int, float] = {}
+    val: dict[int, float] = {}
     for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         try:
             r = json.loads(line)
         except ValueError:
             raise UsageError(f"{path}:{n}: not a JSON line") from None
         if "loss" in r and not r.get("skipped"):
-            train.append((r["step"], r["loss"]))
+            train[r["step"]] = r["loss"]
         if "val_loss" in r:
-            val.append((r["step"], r["val_loss"]))
-    return train, val
+            val[r["step"]] = r["val_loss"]
+    return sorted(train.items()), sorted(val.items())
 
 
 def plot(run_dir: str | Path, output: str | Path | None = None) -> Path:

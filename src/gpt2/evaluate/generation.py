@@ -1,0 +1,55 @@
+"""Text generation for the generation tasks (CoQA, summarization, translation, QA), on top
+of gpt2.sampling.generate: prompts that do not fit n_ctx - max_new_tokens are cut from the
+left (the oldest text goes), and generations are cut at the first stop string."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from .registry import EvalContext
+
+
+def fit_prompt(ctx: EvalContext, prompt: str, max_new_tokens: int, keep: str = "left") -> str:
+    """The prompt, cut to n_ctx - max_new_tokens tokens: keep="left" drops its beginning."""
+    budget = ctx.model.config.n_ctx - max_new_tokens
+    ids = ctx.encode(prompt)
+    if len(ids) <= budget:
+        return prompt
+    ids = ids[-budget:] if keep == "left" else ids[:budget]
+    return ctx.tokenizer.decode(ids)
+
+
+def generate(
+    ctx: EvalContext,
+    prompts: Sequence[str],
+    *,
+    max_new_tokens: int,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    stop: Sequence[str] = (),
+    seed: int = 0,
+) -> list[str]:
+    """Continuations of prompts (greedy when temperature is 0), each cut at the first stop string."""
+    from ..sampling import generate as _generate
+
+    prompts = [fit_prompt(ctx, p, max_new_tokens) for p in prompts]
+    outs: list[str] = []
+    bs = ctx.scorer.batch_size
+    for i in range(0, len(prompts), bs):
+        batch = list(prompts[i : i + bs])
+        kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + i)
+        if top_k is not None:
+            kw["top_k"] = top_k
+        if stop:
+            kw["stop"] = list(stop)
+        texts = _generate(ctx.model, ctx.tokenizer, batch, **kw)
+        if isinstance(texts, str):
+            texts = [texts]
+        for t in texts:
+            t = getattr(t, "text", t)
+            for s in stop:
+                j = t.find(s)
+                if j >= 0:
+                    t = t[:j]
+            outs.append(t)
+    return outs

@@ -1,0 +1,325 @@
+"""The task registry and the one entry point, `evaluate`.
+
+A task is data + a prompt + a metric, declared in one small module per family
+(perplexity.py, lambada.py, cbt.py, winograd.py, multiple_choice.py, coqa.py,
+summarization.py, translation.py, qa.py). Each module calls `register(Task(...))`:
+
+    name         what --task takes
+    run          run(ctx, docs) -> list[Metric]; ctx holds the model, tokenizer, scorer, settings
+    read         read(path) -> docs, for the dataset's published file format
+    hf           (path, config, split) of the Hugging Face dataset, when there is one
+    from_hf      turns one Hugging Face record into a doc (default: the record itself)
+    defaults     the task's settings (stride, shots, ...), overridable from Python or the CLI
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import GPT2Error, UsageError
+
+_FAMILIES = (
+    "perplexity", "lambada", "cbt", "winograd", "multiple_choice",
+    "coqa", "summarization", "translation", "qa",
+)
+
+
+class EvalDataError(GPT2Error, ValueError):
+    """An evaluation data file is missing, unreadable or malformed (the message names it)."""
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One number of a report."""
+
+    name: str
+    value: float
+    stderr: float | None
+    n: int  # the number of units it averages over (examples, documents, tokens)
+    higher_is_better: bool = True
+
+
+@dataclass
+class EvalContext:
+    """What a task's run function gets besides its documents."""
+
+    model: Any  # gpt2.GPT2
+    tokenizer: Any  # gpt2.Tokenizer: encode / decode / eot_token
+    scorer: Any  # scoring.Scorer
+    settings: dict[str, Any]
+    progress: bool = False
+
+    def encode(self, text: str) -> list[int]:
+        return list(self.tokenizer.encode(text))
+
+    def encode_pair(self, context: str, continuation: str) -> tuple[list[int], list[int]]:
+        """Token ids of (context, continuation), split as lm-evaluation-harness does: trailing
+        whitespace of the context moves to the continuation, the whole text is encoded and the
+        context's tokens are cut off its front (so BPE merges across the seam are kept)."""
+        n_spaces = len(context) - len(context.rstrip())
+        if n_spaces > 0:
+            continuation = context[-n_spaces:] + continuation
+            context = context[:-n_spaces]
+        if not context:
+            cont = self.encode(continuation)
+            eot = self.tokenizer.eot_token
+            return (cont[:1], cont[1:]) if cont and cont[0] == eot else ([], cont)
+        whole = self.encode(context + continuation)
+        ctx = self.encode(context)
+        return ctx, whole[len(ctx):]
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    family: str
+    description: str
+    run: Callable[[EvalContext, list[dict]], list[Metric]]
+    read: Callable[[Path], list[dict]]
+    data_format: str  # one line: what --data takes
+    hf: tuple[str, str | None, str] | None = None
+    from_hf: Callable[[dict], dict] | None = None
+    defaults: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EvalResult:
+    """A task's report: the metrics plus everything needed to reproduce them."""
+
+    task: str
+    metrics: list[Metric]
+    n: int
+    model: str
+    data: str
+    data_hash: str
+    settings: dict[str, Any]
+    seconds: float
+    tokens_scored: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "task": self.task,
+            "metrics": [
+                {"metric": m.name, "value": m.value, "stderr": m.stderr, "n": m.n,
+                 "higher_is_better": m.higher_is_better}
+                for m in self.metrics
+            ],
+            "n": self.n,
+            "model": self.model,
+            "data": self.data,
+            "data_hash": self.data_hash,
+            "settings": self.settings,
+            "seconds": round(self.seconds, 3),
+            "tokens_scored": self.tokens_scored,
+        }
+
+    def __getitem__(self, metric: str) -> float:
+        for m in self.metrics:
+            if m.name == metric:
+                return m.value
+        raise KeyError(f"{self.task} has no metric {metric!r}; it has {[m.name for m in self.metrics]}")
+
+
+_TASKS: dict[str, Task] = {}
+
+
+def register(task: Task) -> Task:
+    if task.name in _TASKS:
+        raise ValueError(f"task {task.name!r} registered twice")
+    _TASKS[task.name] = task
+    return task
+
+
+def _load_families() -> None:
+    for family in _FAMILIES:
+        importlib.import_module(f"{__package__}.{family}")
+
+
+def tasks() -> dict[str, Task]:
+    """Every registered task, by name."""
+    _load_families()
+    return dict(sorted(_TASKS.items()))
+
+
+def get_task(name: str) -> Task:
+    all_tasks = tasks()
+    if name not in all_tasks:
+        raise UsageError(f"unknown task {name!r}; choose one of: {', '.join(all_tasks)}")
+    return all_tasks[name]
+
+
+# --------------------------------------------------------------------------- data
+
+
+def file_hash(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return "sha256:" + h.hexdigest()
+
+
+def docs_hash(docs: Sequence[dict]) -> str:
+    h = hashlib.sha256()
+    for d in docs:
+        h.update(json.dumps(d, sort_keys=True, ensure_ascii=False).encode())
+    return "sha256:" + h.hexdigest()
+
+
+def load_docs(task: Task, data: str | Path | None) -> tuple[list[dict], str, str]:
+    """The task's documents from a local file (data) or its Hugging Face dataset;
+    returns (docs, source, data_hash)."""
+    if data is not None:
+        path = Path(data).expanduser()
+        if not path.exists():
+            raise EvalDataError(f"{path}: no such data file; pass --data PATH ({task.data_format})")
+        if path.is_dir():
+            raise EvalDataError(f"{path}: a directory; pass the data file itself ({task.data_format})")
+        docs = task.read(path)
+        if not docs:
+            raise EvalDataError(f"{path}: no examples in the file ({task.data_format})")
+        return docs, str(path), file_hash(path)
+    if task.hf is None:
+        raise EvalDataError(f"task {task.name} needs --data PATH ({task.data_format})")
+    hf_path, hf_name, split = task.hf
+    try:
+        import datasets
+    except ImportError:
+        raise EvalDataError(
+            f"task {task.name}: no --data given and the `datasets` package is not installed; "
+            f"pass --data PATH ({task.data_format}) or pip install datasets"
+        ) from None
+    try:
+        ds = datasets.load_dataset(hf_path, hf_name, split=split)
+    except Exception as e:  # network, missing dataset, offline mode
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise EvalDataError(
+            f"task {task.name}: cannot load {hf_path} from the Hugging Face hub ({first}); "
+            f"pass --data PATH ({task.data_format})"
+        ) from None
+    convert = task.from_hf or (lambda r: dict(r))
+    docs = [convert(dict(r)) for r in ds]
+    source = f"hf:{hf_path}" + (f"/{hf_name}" if hf_name else "") + f":{split}"
+    return docs, source, docs_hash(docs)
+
+
+def read_jsonl(path: Path, required: Sequence[str] = ()) -> list[dict]:
+    """Records of a JSON Lines file; each must be an object holding the `required` keys."""
+    docs = []
+    try:
+        with open(path, encoding="utf-8") as f:
+            for lineno, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    doc = json.loads(line)
+                except json.JSONDecodeError as e:
+                    raise EvalDataError(f"{path}:{lineno}: not valid JSON ({e.msg}); fix or remove the line") from None
+                if not isinstance(doc, dict):
+                    raise EvalDataError(f"{path}:{lineno}: expected a JSON object per line")
+                missing = [k for k in required if k not in doc]
+                if missing:
+                    raise EvalDataError(f"{path}:{lineno}: missing field(s) {', '.join(missing)}")
+                docs.append(doc)
+    except UnicodeDecodeError:
+        raise EvalDataError(f"{path}: not UTF-8 text") from None
+    return docs
+
+
+def read_text(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise EvalDataError(f"{path}: not UTF-8 text") from None
+
+
+# --------------------------------------------------------------------------- the entry point
+
+
+def evaluate(
+    model: Any,
+    task: str,
+    data: str | Path | None = None,
+    *,
+    tokenizer: Any = None,
+    limit: int | None = None,
+    batch_size: int = 16,
+    device: str | None = None,
+    dtype: str | None = None,
+    progress: bool = False,
+    **settings: Any,
+) -> EvalResult:
+    """Evaluate a model on one task and return its report.
+
+    model: a gpt2.GPT2, a checkpoint directory or a hub name. tokenizer: defaults to the
+    checkpoint's tokenizer files when there are some, else GPT-2's. data: a local file in the
+    dataset's published format (default: the Hugging Face dataset, when a network exists).
+    limit: evaluate the first N examples only. settings: the task's options (e.g. stride=512
+    for perplexity, shots=5 for QA); unknown names are refused.
+    """
+    from ..model import GPT2
+    from .scoring import Scorer
+
+    spec = get_task(task)
+    if limit is not None and (not isinstance(limit, int) or limit < 1):
+        raise UsageError(f"--limit must be a positive integer, got {limit!r}")
+    if not isinstance(batch_size, int) or batch_size < 1:
+        raise UsageError(f"--batch-size must be a positive integer, got {batch_size!r}")
+    unknown = sorted(set(settings) - set(spec.defaults))
+    if unknown:
+        allowed = ", ".join(spec.defaults) or "none"
+        raise UsageError(f"task {task} has no setting {', '.join(unknown)} (its settings: {allowed})")
+
+    model_name = getattr(model, "name_or_path", None) or "GPT2 instance"
+    if not isinstance(model, GPT2):
+        model_name = str(model)
+        model = GPT2.from_pretrained(model, device=device, dtype=dtype)
+        if tokenizer is None:
+            tokenizer = _tokenizer_for(model_name)
+    elif device is not None or dtype is not None:
+        from ..checkpoint import parse_dtype
+
+        model = model.to(device=device, dtype=parse_dtype(dtype))
+    if tokenizer is None:
+        tokenizer = _tokenizer_for(None)
+    model.eval()
+
+    docs, source, data_hash = load_docs(spec, data)
+    if limit is not None:
+        docs = docs[:limit]
+    merged = dict(spec.defaults) | settings
+    scorer = Scorer(model, batch_size=batch_size, progress=progress, eot=tokenizer.eot_token)
+    ctx = EvalContext(model=model, tokenizer=tokenizer, scorer=scorer, settings=merged, progress=progress)
+    start = time.perf_counter()
+    metrics = spec.run(ctx, docs)
+    seconds = time.perf_counter() - start
+    return EvalResult(
+        task=task,
+        metrics=metrics,
+        n=len(docs),
+        model=model_name,
+        data=source,
+        data_hash=data_hash,
+        settings=merged | {"batch_size": batch_size, "limit": limit,
+                           "dtype": str(next(model.parameters()).dtype).replace("torch.", "")},
+        seconds=seconds,
+        tokens_scored=scorer.tokens_scored,
+    )
+
+
+def _tokenizer_for(model_name: str | None) -> Any:
+    """The tokenizer saved beside a checkpoint, else GPT-2's bundled one."""
+    from ..tokenizer import Tokenizer
+
+    if model_name is not None:
+        path = Path(model_name).expanduser()
+        if path.is_dir() and (path / "vocab.json").exists() and (path / "merges.txt").exists():
+            return Tokenizer.from_pretrained(str(path))
+    return Tokenizer.from_pretrained("gpt2")

@@ -1,0 +1,67 @@
+"""Reports: a table for the terminal and a JSON file.
+
+The JSON report is {"results": [one object per task], "gpt2_version": ...}; each task's
+object holds task, metrics (metric, value, stderr, n, higher_is_better), n, model, data,
+data_hash, settings, seconds and tokens_scored (see EvalResult.to_dict).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from ..errors import UsageError
+from .registry import EvalResult
+
+
+def _fmt(x: float | None) -> str:
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "-"
+    if abs(x) >= 1000:
+        return f"{x:,.2f}"
+    return f"{x:.4f}"
+
+
+def format_table(results: Sequence[EvalResult]) -> str:
+    """A plain-text table: task, metric, value, ± standard error, n."""
+    rows = [("task", "metric", "value", "± stderr", "n")]
+    for r in results:
+        for i, m in enumerate(r.metrics):
+            arrow = "↑" if m.higher_is_better else "↓"
+            rows.append((r.task if i == 0 else "", f"{m.name} {arrow}", _fmt(m.value), _fmt(m.stderr), f"{m.n:,}"))
+    widths = [max(len(row[c]) for row in rows) for c in range(5)]
+    align = ["<", "<", ">", ">", ">"]
+    lines = []
+    for k, row in enumerate(rows):
+        lines.append("  ".join(f"{cell:{a}{w}}" for cell, a, w in zip(row, align, widths)).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def report_dict(results: Sequence[EvalResult]) -> dict:
+    from .. import __version__
+
+    return {"gpt2_version": __version__, "results": [r.to_dict() for r in results]}
+
+
+def write_json(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> None:
+    """Write the JSON report atomically (a temporary file renamed into place)."""
+    path = Path(path).expanduser()
+    if path.is_dir():
+        raise UsageError(f"--json {path}: a directory; give a file name")
+    if not path.parent.exists():
+        raise UsageError(f"--json {path}: no such directory {path.parent}")
+    text = json.dumps(report_dict(results), indent=2, allow_nan=True) + "\n"
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise

@@ -4,6 +4,7 @@
     >>> model = GPT2.from_pretrained("gpt2")          # or a local checkpoint directory
     >>> tok = Tokenizer.from_pretrained("gpt2")       # OpenAI's BPE, bundled, offline
     >>> logits = model(torch.tensor([tok.encode("Hello world")]))
+    >>> [s.text for s in generate(model, tok, "Hello", max_new_tokens=20, top_k=40, seed=0)]
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ __version__ = "0.1.0"
 from .config import GPT2Config
 from .errors import CheckpointError, ConfigError, GPT2Error, TokenizerError, UsageError
 from .model import GPT2, KVCache
+from .sampling import Sample, generate, stream
 from .tokenizer import Tokenizer
 
 __all__ = [
@@ -20,6 +22,9 @@ __all__ = [
     "GPT2Config",
     "KVCache",
     "Tokenizer",
+    "generate",
+    "stream",
+    "Sample",
     "GPT2Error",
     "ConfigError",
     "CheckpointError",

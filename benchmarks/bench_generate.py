@@ -3,7 +3,8 @@
 Same random weights (ours saved, theirs loaded from that directory), same threads, same
 prompts, alternating runs in one process; medians. Also: time per token against position
 (flat = no quadratic recompute), peak memory, and on CUDA the fraction of the memory-bandwidth
-limit reached at batch 1 (bytes of weights read per token / measured device copy bandwidth).
+limit reached at batch 1 (bytes of weights read per token / measured copy bandwidth), on CPU too:
+there, batch-1 decoding of fp32 weights is bound by memory bandwidth, which caps any speed-up.
 Issue targets: CPU, gpt2 preset, batch 1: ours >= 1.3x transformers; CUDA batch 1 >= 50% of
 the bandwidth limit.
 
@@ -93,7 +94,7 @@ def main() -> None:
     print(f"# {args.repeats} alternating repeats per batch size, medians; tokens/s = batch x new tokens / time")
     print("| batch | ours tokens/s | transformers tokens/s | ours / transformers | same tokens | peak memory ours |")
     print("|---|---|---|---|---|---|")
-    per_token_b1 = None
+    per_token_b1 = per_token_theirs_b1 = None
     g = torch.Generator().manual_seed(0)
     for batch in batches:
         x = torch.randint(0, EOT, (batch, args.prompt), generator=g)
@@ -116,12 +117,13 @@ def main() -> None:
         print(f"| {batch} | {tokens / o:,.1f} | {tokens / t:,.1f} | {t / o:.2f}x | {same} | {memory} |")
         if batch == 1:
             per_token_b1 = o / args.new
+            per_token_theirs_b1 = t / args.new if theirs is not None else None
 
     positions = ours.config.n_ctx if args.positions is None else args.positions
     if positions:
         _position_table(decoder, args.prompt, positions, sync)
-    if cuda and per_token_b1 is not None:
-        _bandwidth(ours, per_token_b1)
+    if per_token_b1 is not None:
+        _bandwidth(ours, per_token_b1, per_token_theirs_b1, args.device, sync)
 
 
 def _peak_memory(cuda: bool) -> str:
@@ -157,29 +159,33 @@ def _position_table(model, prompt: int, length: int, sync) -> None:
         print(f"| {lo}-{lo + len(chunk) - 1} | {statistics.median(chunk) * 1e3:.2f} |")
 
 
-def _bandwidth(model, seconds_per_token: float) -> None:
-    """Batch-1 decoding as a fraction of the memory-bandwidth limit."""
+def _bandwidth(model, seconds_per_token: float, theirs_per_token: float | None, device: str, sync) -> None:
+    """Batch-1 decoding as a fraction of the memory-bandwidth limit: each token reads every
+    weight once, so weight bytes / measured copy bandwidth is the fastest a token can be."""
     wpe = model.transformer.wpe.weight
     # Every weight is read once per token, the tied head once; of wpe only one row.
     weight_bytes = sum(p.numel() * p.element_size() for p in model.parameters()) - wpe.numel() * wpe.element_size()
-    n = 1 << 28  # 1 GiB of bytes: far larger than any cache
-    a = torch.empty(n // 4, dtype=torch.float32, device="cuda")
+    n = 1 << 29  # 512 MiB: far larger than any cache
+    a = torch.ones(n // 4, dtype=torch.float32, device=device)
     b = torch.empty_like(a)
     for _ in range(3):
         b.copy_(a)
-    torch.cuda.synchronize()
+    sync()
     times = []
     for _ in range(10):
         start = time.perf_counter()
         b.copy_(a)
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - start)
     bandwidth = 2 * n / statistics.median(times)  # read + write
     limit = weight_bytes / bandwidth
-    print(f"\n# batch-1 decoding against the memory-bandwidth limit ({torch.cuda.get_device_name()})")
+    name = torch.cuda.get_device_name() if device.startswith("cuda") else "CPU"
+    print(f"\n# batch-1 decoding against the memory-bandwidth limit ({name})")
     print(f"weights read per token: {weight_bytes / 2**20:,.1f} MiB; measured copy bandwidth "
-          f"{bandwidth / 1e9:,.0f} GB/s; limit {limit * 1e6:,.0f} us/token; measured "
-          f"{seconds_per_token * 1e6:,.0f} us/token: {limit / seconds_per_token:.0%} of the limit")
+          f"{bandwidth / 1e9:,.1f} GB/s; limit {limit * 1e3:,.2f} ms/token; measured "
+          f"{seconds_per_token * 1e3:,.2f} ms/token: {limit / seconds_per_token:.0%} of the limit")
+    if theirs_per_token:
+        print(f"transformers: {theirs_per_token * 1e3:,.2f} ms/token: {limit / theirs_per_token:.0%} of the limit")
 
 
 if __name__ == "__main__":

@@ -81,3 +81,24 @@ def test_learning_rate_schedule():
     assert learning_rate(60, c, 110) == pytest.approx(0.55)  # halfway: the mean of peak and floor
     assert learning_rate(110, c, 110) == pytest.approx(0.1)
     assert learning_rate(500, c, 110) == pytest.approx(0.1)  # flat after the decay
+
+
+def test_cli_takes_overrides_with_or_without_dashes():
+    from gpt2.cli.main import build_parser, main
+
+    parser = build_parser()
+    args, extra = parser.parse_known_args(["train", "c.toml", "optim.lr=1e-3", "--train.max_steps=5"])
+    assert args.overrides == ["optim.lr=1e-3"] and extra == ["--train.max_steps=5"]
+    # main() folds the --key=value form into the overrides; an unknown flag is still an error.
+    with pytest.raises(SystemExit) as e:
+        main(["train", "c.toml", "--no-such-flag"])
+    assert e.value.code == 2
+
+
+def test_cli_dashed_override_reaches_the_config(tmp_path, capsys):
+    from gpt2.cli.main import main
+
+    path = write(tmp_path, '[data]\ndir = "d"\n')
+    # The value is checked before any data is read: a bad dashed override is named.
+    assert main(["train", str(path), "--train.max_steps=ten"]) == 2
+    assert "train.max_steps must be int, got 'ten'" in capsys.readouterr().err

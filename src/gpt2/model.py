@@ -70,43 +70,12 @@ class KVCache:
         self.length = 0
 
 
-class Linear(nn.Linear):
-    """nn.Linear, with a faster path for the few-row products of token-by-token decoding on CPU.
-
-    Decoding multiplies every weight matrix by one row per sequence. For such products PyTorch's
-    CPU matmul goes through a BLAS matrix-vector kernel that reads the weights at about half the
-    memory bandwidth that a batched product (bmm) over a few row blocks of the same matrix
-    reaches; since decoding is bound by reading the weights, that is ~1.5x tokens/s. Same math,
-    same parameters; only the order of the float additions differs (~1e-7 relative). Used
-    without autograd only (decoding runs under inference_mode), so training is untouched.
-    """
-
-    DECODE_ROWS = 8  # up to this many rows take the bmm path (measured: it wins up to ~8)
-    BLOCKS = 4  # row blocks of the weight matrix, one bmm batch entry each
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.numel() // self.in_features
-        training = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        if training or x.device.type != "cpu" or rows > self.DECODE_ROWS or not self.weight.is_contiguous():
-            return F.linear(x, self.weight, self.bias)
-        x2 = x.reshape(rows, self.in_features)
-        n = self.out_features // self.BLOCKS * self.BLOCKS  # rows of W that split evenly
-        w = self.weight[:n].view(self.BLOCKS, n // self.BLOCKS, self.in_features)
-        y = torch.bmm(w, x2.t().expand(self.BLOCKS, -1, -1))  # (blocks, n / blocks, rows)
-        y = y.permute(2, 0, 1).reshape(rows, n)
-        if n < self.out_features:  # e.g. the 50,257-row output head: the last row(s) on their own
-            y = torch.cat([y, F.linear(x2, self.weight[n:])], dim=1)
-        if self.bias is not None:
-            y = y + self.bias
-        return y.view(*x.shape[:-1], self.out_features)
-
-
 class CausalSelfAttention(nn.Module):
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
         self.n_head = config.n_head
-        self.c_attn = Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v
-        self.c_proj = Linear(config.n_embd, config.n_embd, bias=config.bias)  # residual write
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)  # residual write
         self.attn_dropout = config.dropout
         self.resid_dropout = nn.Dropout(config.dropout)
 
@@ -139,8 +108,8 @@ class CausalSelfAttention(nn.Module):
 class MLP(nn.Module):
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
-        self.c_fc = Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
-        self.c_proj = Linear(4 * config.n_embd, config.n_embd, bias=config.bias)  # residual write
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)  # residual write
         self.dropout = nn.Dropout(config.dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -196,7 +165,7 @@ class GPT2(nn.Module):
                 ln_f=nn.LayerNorm(config.n_embd, eps=config.layer_norm_epsilon, bias=config.bias),
             )
         )
-        self.lm_head = Linear(config.n_embd, config.vocab_size, bias=False)
+        self.lm_head = nn.Linear(config.n_embd, config.vocab_size, bias=False)
         self.lm_head.weight = self.transformer.wte.weight  # tied input/output embeddings
         self.reset_parameters()
 

@@ -109,3 +109,29 @@ def test_validation_loader_fixed_order(data_dir):
 def test_too_little_data_is_a_clear_error(data_dir):
     with pytest.raises(DataError, match="fewer than one batch"):
         ShardLoader(data_dir, batch_size=10_000, n_ctx=64)
+
+
+def _windows_of(loader) -> list[bytes]:
+    return [bytes(torch.cat([r, t[-1:]]).numpy()) for x, y in loader for r, t in zip(x, y)]
+
+
+@pytest.mark.parametrize("world_size", [2, 4, 7])
+def test_validation_ranks_get_equal_disjoint_windows(data_dir, world_size):
+    total = ValLoader(data_dir, batch_size=4, n_ctx=16).windows.total
+    assert total % world_size  # a remainder to drop, or the test shows nothing
+    ranks = [ValLoader(data_dir, batch_size=4, n_ctx=16, rank=r, world_size=world_size) for r in range(world_size)]
+    assert len({len(v) for v in ranks}) == 1  # the same number of batches: no rank skips a collective
+    seen = [_windows_of(v) for v in ranks]
+    assert all(len(s) == total // world_size for s in seen)
+    everything = [w for s in seen for w in s]
+    assert len(set(everything)) == len(everything) == total - total % world_size
+
+
+def test_validation_fewer_windows_than_ranks_and_none(data_dir):
+    total = ValLoader(data_dir, batch_size=1, n_ctx=16).windows.total
+    ranks = [ValLoader(data_dir, batch_size=2, n_ctx=16, rank=r, world_size=total + 3) for r in range(total + 3)]
+    assert all(len(v) == 1 and len(_windows_of(v)) == 1 for v in ranks)  # nobody is left without one
+    with pytest.raises(DataError, match="'val' split has no window of 100001 tokens"):
+        ValLoader(data_dir, batch_size=2, n_ctx=100_000)
+    with pytest.raises(DataError, match="rank 2 is outside world_size 2"):
+        ValLoader(data_dir, batch_size=2, n_ctx=16, rank=2, world_size=2)

@@ -70,3 +70,51 @@ def test_deduplicator_planted(prose):
     assert dedup.check(b"n", keys(near)) == "near_duplicate"
     assert dedup.check(b"o", keys(other)) is None
     assert Deduplicator(exact=False, near=False).check(b"a", keys(a)) is None
+
+
+def test_lone_surrogate_is_a_word_break_not_an_error():
+    text = "one two\ud83dthree four"  # what json.loads gives for an unpaired "\ud83d" escape
+    assert ngram_hashes(text, 2).tolist() == reference_ngram_hashes(text, 2)
+    assert ngram_hashes(text, 2).tolist() == ngram_hashes("one two three four", 2).tolist()
+
+
+def _reference_dedup(docs):
+    """The definition, with plain Python sets."""
+    digests, bands, out = set(), set(), []
+    for digest, keys in docs:
+        if digest in digests:
+            out.append("exact_duplicate")
+        elif keys and not bands.isdisjoint(keys):
+            out.append("near_duplicate")
+        else:
+            bands.update(keys)
+            digests.add(digest)
+            out.append(None)
+    return out
+
+
+def test_compact_index_answers_as_sets_do(monkeypatch):
+    import gpt2.data.dedup as dedup
+
+    monkeypatch.setattr(dedup._KeySet, "_MIN_MERGE", 8)  # merge into the arrays all the time
+    rng = np.random.default_rng(0)
+    docs = []
+    for i in range(3000):
+        if i > 10 and rng.random() < 0.1:  # an earlier document again (an exact duplicate)
+            docs.append(docs[int(rng.integers(i))])
+        elif i > 10 and rng.random() < 0.1:  # shares one band with an earlier one (a near duplicate)
+            keys = rng.integers(0, 2**64, 9, dtype=np.uint64).tolist()
+            keys[int(rng.integers(9))] = int(rng.choice(docs[int(rng.integers(i))][1] or [0]))
+            docs.append((rng.bytes(16), keys))
+        else:
+            keys = rng.integers(0, 2**64, 9, dtype=np.uint64).tolist() if rng.random() < 0.9 else []
+            docs.append((rng.bytes(16), keys))
+    expected = _reference_dedup(docs)
+    assert expected.count("exact_duplicate") > 100 and expected.count("near_duplicate") > 20
+    d = Deduplicator()
+    got = []
+    for start in range(0, len(docs), 97):  # batches, whose documents can duplicate each other
+        batch = docs[start:start + 97]
+        got += d.check_batch([g for g, _ in batch], [k for _, k in batch])
+    assert got == expected
+    assert d._bands._sorted.size > 1000 and d._digests._sorted.size > 1000  # the arrays were used

@@ -4,10 +4,10 @@ an interrupted run, refusing to clobber, and the CLI's one-line errors."""
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +28,7 @@ def test_planted_cases_and_report(corpus, tmp_path):
     assert m["filters"]["dropped"] == {"contaminated": 1, "exact_duplicate": 1, "near_duplicate": 1,
                                        "quality_alphabetic_words": 1}
     assert m["documents"]["read"] == 44 and m["documents"]["kept"] == 40
+    assert m["filters"]["contaminated_documents"] == [f"{corpus['path']}:29"]  # the one dropped
     assert m["sources"]["skipped_lines"] == {'"text" is not a string': 1, "not valid JSON": 1,
                                             'no "text" field (choose another with --text-field)': 1}
     ds = Dataset(tmp_path / "out")
@@ -48,6 +49,8 @@ def test_report_mode_keeps_contaminated(corpus, tmp_path):
     config = PrepareConfig(decontam=DecontamConfig((str(corpus["eval"]),), action="report"))
     m = prepare([corpus["path"]], tmp_path / "out", config=config, workers=0)
     assert "contaminated" not in m["filters"]["dropped"] and m["filters"]["contaminated_kept"] == 1
+    # Which one, by origin: row 25 of the fixture, after three bad lines, is line 29 of the file.
+    assert m["filters"]["contaminated_documents"] == [f"{corpus['path']}:29"]
 
 
 def test_switches_turn_filters_off(corpus, tmp_path):
@@ -96,36 +99,46 @@ def test_failure_midway_keeps_the_previous_dataset(corpus, tmp_path):
 
 
 _SCRIPT = """
-import sys
-from gpt2.data import PrepareConfig, prepare
+import os, signal, sys
+from gpt2.data import PrepareConfig, prepare, shards
 from gpt2.data.clean import CleanConfig
+
+if os.environ.get("DIE_AFTER_SHARDS"):  # killed right after its n-th complete shard: as hard as it gets
+    close = shards.ShardWriter._close
+
+    def close_then_die(self):
+        close(self)
+        if len(self.shards) == int(os.environ["DIE_AFTER_SHARDS"]):
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    shards.ShardWriter._close = close_then_die
 if __name__ == "__main__":
     prepare([sys.argv[1]], sys.argv[2], workers=0, config=PrepareConfig(
-        clean=CleanConfig(quality=None), near_dedup=None, shard_tokens=20_000))
+        clean=CleanConfig(quality=None), near_dedup=None, shard_tokens=5_000))
 """
 
 
 def test_interrupted_run_leaves_nothing_corrupt_and_reruns_identically(tmp_path, prose):
     src = tmp_path / "big.jsonl"
     with open(src, "w") as f:
-        for i in range(3000):
+        for i in range(300):
             f.write(json.dumps({"text": prose(i, 150)}) + "\n")
     script = tmp_path / "run.py"
     script.write_text(_SCRIPT)
     out = tmp_path / "out"
-    proc = subprocess.Popen([sys.executable, str(script), str(src), str(out)])
-    deadline = time.time() + 60
-    while time.time() < deadline and not list((out / ".partial").glob("train-0000[1-9].bin")):
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)  # as hard as an interruption gets
-    proc.wait()
+    killed = subprocess.run([sys.executable, str(script), str(src), str(out)],
+                            env={**os.environ, "DIE_AFTER_SHARDS": "2"})
+    assert killed.returncode == -signal.SIGKILL
     assert not (out / "manifest.json").exists()  # the run is visibly incomplete
     assert not list(out.glob("*.bin"))  # and nothing half-made sits among real shards
-    for shard in (out / ".partial").glob("*.bin"):
-        read_header(shard)  # every shard that got its final name is whole
+    partial = sorted((out / ".partial").glob("train-*.bin"))
+    assert len(partial) == 2  # killed with two complete shards written
+    for shard in partial:
+        assert read_header(shard)[1] == 5_000  # every shard that got its final name is whole
     subprocess.run([sys.executable, str(script), str(src), str(out)], check=True)
     subprocess.run([sys.executable, str(script), str(src), str(tmp_path / "ref")], check=True)
     assert shard_bytes(out) == shard_bytes(tmp_path / "ref") and not (out / ".partial").exists()
+    assert [p.name for p in partial] == sorted(shard_bytes(out))[:2]  # the same first shards again
     Dataset(out).verify()
 
 
@@ -134,18 +147,176 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "missing.txt: no such file" in err
     assert cli(["overlap", str(tmp_path), "--eval", str(tmp_path / "nope.txt")]) == 2
-    assert "nope.txt" in capsys.readouterr().err
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and err.startswith("gpt2 overlap: error: ") and "nope.txt: no such file" in err
+    (tmp_path / "e.txt").write_text("one two three four five six seven eight nine", encoding="utf-8")
+    assert cli(["overlap", str(tmp_path / "gone"), "--eval", str(tmp_path / "e.txt")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "gone: no such file" in err
+    assert cli(["overlap", str(tmp_path), "--eval", str(tmp_path / "e.txt"), "--fpr", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--fpr must lie strictly between 0 and 1" in err
 
 
 def test_cli_prepare_demo_corpus_and_overlap(tmp_path, capsys):
     out = tmp_path / "demo"
-    assert cli(["prepare", "--corpus", "demo", "-o", str(out), "--no-near-dedup", "--workers", "0"]) == 0
+    argv = ["prepare", "--corpus", "demo", "-o", str(out), "--no-near-dedup", "--workers", "0", "--val-fraction", "0.2"]
+    assert cli(argv) == 0
     printed = capsys.readouterr().out
     assert "108 of 108 documents kept" in printed
     m = json.loads((out / "manifest.json").read_text())
     assert m["arguments"]["corpus"] == "demo" and m["tokenizer"]["vocab_size"] == 50257
+    assert m["settings"]["val_fraction"] == 0.2  # chosen explicitly: the demo's 0.1 does not override it
+    assert m["command"] == ["gpt2", *argv]  # what was passed to main(), not pytest's sys.argv
     hamlet = tmp_path / "hamlet.txt"
     hamlet.write_text("To be, or not to be, that is the question: Whether 'tis nobler in the mind to suffer")
     assert cli(["overlap", str(out), "--eval", str(hamlet), "--splits", "train,val", "--json"]) == 0
     report = json.loads(capsys.readouterr().out)
     assert report["evals"][0]["percent"] == 100.0 and report["false_positive_bound"] <= 1e-4
+
+
+FAST = PrepareConfig(near_dedup=None, val_fraction=0.0)
+
+
+def test_lone_surrogates_through_prepare_and_overlap(tmp_path, prose, capsys):
+    docs = [prose(i) for i in range(3)]
+    docs[1] += " broken \ud83d end"  # json.dumps writes it as the escape "\ud83d"
+    path = tmp_path / "s.jsonl"
+    path.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs), encoding="utf-8")
+    m = prepare([path], tmp_path / "out", config=PrepareConfig(val_fraction=0.0), workers=0)  # near-dedup hashes
+    assert m["documents"]["kept"] == 3 and m["sources"]["replaced_surrogates"] == 1
+    from gpt2.tokenizer import Tokenizer
+
+    tok = Tokenizer.from_pretrained("gpt2")
+    texts = [tok.decode(d) for d in Dataset(tmp_path / "out").iter_documents("train")]
+    assert docs[1].replace("\ud83d", "\ufffd") in texts
+    assert cli(["overlap", str(path), "--eval", str(path), "--json"]) == 0  # reads the raw text itself
+    assert json.loads(capsys.readouterr().out)["evals"][0]["percent"] == 100.0
+
+
+def test_corrupt_zstd_input_through_the_cli(tmp_path, capsys, prose):
+    zstandard = pytest.importorskip("zstandard")
+    good = tmp_path / "good.jsonl"
+    good.write_text(json.dumps({"text": prose(1)}) + "\n", encoding="utf-8")
+    bad = tmp_path / "bad.jsonl.zst"
+    bad.write_bytes(zstandard.ZstdCompressor().compress(b'{"text": "x"}\n' * 100)[:-8] + b"\x00" * 8)
+    args = ["prepare", str(good), str(bad), "-o", str(tmp_path / "out"), "--workers", "0", "--val-fraction", "0"]
+    assert cli(args + ["--strict"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "bad.jsonl.zst: cannot be read (ZstdError" in err
+    assert cli(args) == 0  # without --strict: skipped, counted, reported
+    assert "unreadable files: 1" in capsys.readouterr().out
+    m = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert m["sources"]["unreadable_files"] == 1 and m["documents"]["kept"] == 1
+
+
+def test_demo_val_fraction_default_and_explicit():
+    from gpt2.cli import prepare as prepare_cli
+    from gpt2.cli.main import build_parser
+
+    def val_fraction(*argv: str) -> float:
+        return prepare_cli.resolve(build_parser().parse_args(["prepare", "-o", "x", *argv]))[1].val_fraction
+
+    assert val_fraction("--corpus", "demo") == 0.1
+    assert val_fraction("--corpus", "demo", "--val-fraction", "0.005") == 0.005  # the default's value, chosen
+    assert val_fraction("in.txt") == PrepareConfig().val_fraction
+    assert val_fraction("in.txt", "--val-fraction", "0.3") == 0.3
+
+
+def test_default_workers_are_the_cores_this_process_may_use(corpus, tmp_path, monkeypatch):
+    prep = sys.modules["gpt2.data.prepare"]  # gpt2.data.prepare, the attribute, is the function
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)  # e.g. taskset -c 3
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    used = []
+    real = prep._ordered_results
+
+    def record(batches, workers, initargs):
+        used.append(workers)
+        return real(batches, 0, initargs)
+
+    monkeypatch.setattr(prep, "_ordered_results", record)
+    prepare([corpus["path"]], tmp_path / "out", config=FAST)
+    assert used == [1]
+
+
+def test_near_dup_threshold_decides(tmp_path, prose, capsys):
+    from gpt2.data.dedup import minhash, shingle_hashes
+
+    shared, a_end, b_end = prose(1, 300), prose(2, 100), prose(3, 100)
+    a, b = shared + "\n" + a_end, shared + "\n" + b_end  # 5-gram Jaccard about 0.6
+    sa, sb = set(shingle_hashes(a, 5).tolist()), set(shingle_hashes(b, 5).tolist())
+    assert 0.55 < len(sa & sb) / len(sa | sb) < 0.65
+    estimate = np.mean(minhash(np.array(sorted(sa), np.uint32)) == minhash(np.array(sorted(sb), np.uint32)))
+    assert 0.5 < estimate < 0.7
+    path = tmp_path / "pair.jsonl"
+    path.write_text(json.dumps({"text": a}) + "\n" + json.dumps({"text": b}) + "\n", encoding="utf-8")
+    dropped = {}
+    for threshold in ("0.5", "0.8"):
+        out = tmp_path / threshold
+        argv = ["prepare", str(path), "-o", str(out), "--near-dup-threshold", threshold, "--workers", "0", "-q"]
+        assert cli(argv) == 0
+        m = json.loads((out / "manifest.json").read_text())
+        dropped[threshold] = m["filters"]["dropped"].get("near_duplicate", 0)
+        assert m["settings"]["near_dedup"]["threshold"] == float(threshold)
+    assert dropped == {"0.5": 1, "0.8": 0}
+
+
+def test_length_bounds_normalization_and_their_report(tmp_path):
+    from gpt2.data.clean import CleanConfig
+    from gpt2.tokenizer import Tokenizer
+
+    rows = ["short", "x" * 61, "   \n ", "Cafe\u0301 au lait, decomposed", "a bell\x07 rings\r\nhere",
+            "the \ufb01ne print \u2460"]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": r}) + "\n" for r in rows), encoding="utf-8")
+    tok = Tokenizer.from_pretrained("gpt2")
+
+    def run(out: str, **clean) -> tuple[dict, list[str]]:
+        config = PrepareConfig(clean=CleanConfig(quality=None, **clean), near_dedup=None, val_fraction=0.0)
+        m = prepare([path], tmp_path / out, config=config, workers=0)
+        return m, [tok.decode(d) for d in Dataset(tmp_path / out).iter_documents("train")]
+
+    m, texts = run("a", min_chars=10, max_chars=60)
+    assert m["filters"]["dropped"] == {"empty": 1, "too_long": 1, "too_short": 1}
+    assert texts == ["Caf\u00e9 au lait, decomposed", "a bell rings\nhere", "the \ufb01ne print \u2460"]
+    assert m["filters"]["changed"] == {"control_characters": 1, "normalization": 1}
+    m, texts = run("b", normalize=None, strip_control=False)
+    assert m["filters"]["changed"] == {"control_characters": 0, "normalization": 0}
+    assert texts == [r for r in rows if r.strip()]
+    m, texts = run("c", normalize="NFKC")
+    assert texts[-1] == "the fine print 1" and m["filters"]["changed"]["normalization"] == 2
+
+
+class _CharTokenizer:
+    """Every code point its own token: a vocabulary of 0x110001 ids, too many for uint16."""
+
+    vocab_size = 0x110001
+    eot_token = 0x110000
+    fingerprint = "test-chars"
+
+    def encode(self, text: str) -> list[int]:
+        return [ord(c) for c in text]
+
+    def decode(self, ids) -> str:
+        return "".join(map(chr, ids))
+
+
+def test_large_vocabulary_writes_uint32_shards(tmp_path, monkeypatch):
+    from gpt2.data.loader import ShardLoader
+
+    monkeypatch.setattr(sys.modules["gpt2.data.prepare"], "load_tokenizer", lambda name: _CharTokenizer())
+    docs = [f"document {i} \U0001F600 with ids past 65535 \U00020000" for i in range(40)]
+    path = tmp_path / "docs.jsonl"
+    path.write_text("".join(json.dumps({"text": d}) + "\n" for d in docs), encoding="utf-8")
+    config = PrepareConfig(clean=PrepareConfig().clean.__class__(quality=None), near_dedup=None,
+                           val_fraction=0.0, shard_tokens=300)
+    m = prepare([path], tmp_path / "out", tokenizer="chars", config=config, workers=0)
+    assert m["dtype"] == "uint32"
+    ds = Dataset(tmp_path / "out")
+    ds.verify()
+    for shard in ds.shard_paths("train"):
+        assert read_header(shard)[0] == np.uint32 and shard.stat().st_size == 32 + 4 * read_header(shard)[1]
+    assert [_CharTokenizer().decode(d.tolist()) for d in ds.iter_documents("train")] == docs
+    loader = ShardLoader(tmp_path / "out", batch_size=4, n_ctx=32)
+    ids = {int(t) for _ in range(loader.batches_per_epoch) for t in loader.next_batch()[0].flatten()}
+    assert {0x1F600, 0x20000, 0x110000} <= ids  # ids beyond uint16 arrive intact

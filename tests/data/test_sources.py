@@ -101,3 +101,95 @@ def test_parquet(tmp_path):
     assert [d.text for d in docs] == ["a", "b"] and sum(stats.skipped_lines.values()) == 1
     with pytest.raises(DataError, match='no "body" column'):
         read([tmp_path / "t.parquet"], text_field="body")
+
+
+def test_lone_surrogates_replaced_and_counted(tmp_path):
+    p = tmp_path / "a.jsonl"
+    # JSON escapes: a lone high surrogate, a lone low one, and a valid pair (one emoji).
+    p.write_text('{"text": "broken \\ud83d here"}\n{"text": "pair \\ud83d\\ude00 and \\udc00"}\n', encoding="utf-8")
+    docs, stats = read([p])
+    assert [d.text for d in docs] == ["broken \ufffd here", "pair \U0001F600 and \ufffd"]
+    assert stats.replaced_surrogates == 2 and stats.files_with_replacements == 1
+    assert any("2 lone surrogate(s) replaced" in e for e in stats.examples)
+    for doc in docs:
+        doc.text.encode("utf-8")  # what hashing and tokenization need
+
+
+def _corrupt_zstd(zstandard, tmp_path):
+    data = b"".join(json.dumps({"text": f"line {i} " * 20}).encode() + b"\n" for i in range(2000))
+    blob = bytearray(zstandard.ZstdCompressor().compress(data))
+    blob[len(blob) // 2:len(blob) // 2 + 50] = b"\xff" * 50
+    (tmp_path / "bad.jsonl.zst").write_bytes(bytes(blob))
+    (tmp_path / "garbage.jsonl.zst").write_bytes(b"this is not zstd at all")
+
+
+def test_corrupt_compressed_files_are_unreadable_not_a_crash(tmp_path):
+    zstandard = pytest.importorskip("zstandard")
+    _corrupt_zstd(zstandard, tmp_path)
+    # A valid gzip header before a deflate stream that zlib rejects (zlib.error, not an OSError).
+    (tmp_path / "bad.jsonl.gz").write_bytes(gzip.compress(b'{"text": "x"}\n')[:10] + b"\xff" * 64)
+    files = [tmp_path / "bad.jsonl.zst", tmp_path / "garbage.jsonl.zst", tmp_path / "bad.jsonl.gz"]
+    docs, stats = read(files)
+    assert stats.unreadable == 3
+    assert any("garbage.jsonl.zst: cannot be read (ZstdError" in e for e in stats.examples)
+    assert any("bad.jsonl.gz: cannot be read" in e for e in stats.examples)
+    for f in files:
+        with pytest.raises(DataError, match=f"{f.name}: cannot be read"):
+            read([f], strict=True)
+
+
+def _parquet_with(tmp_path, name: str, patch) -> object:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    path = tmp_path / name
+    pq.write_table(pa.table({"text": ["first doc", "MARKERMARKER value", "third"]}), path,
+                   compression="none", use_dictionary=False, write_statistics=False)
+    raw = path.read_bytes()
+    i = raw.index(b"MARKERMARKER")
+    path.write_bytes(patch(raw, i))
+    return path
+
+
+def test_corrupt_parquet_pages_are_unreadable_not_a_crash(tmp_path):
+    import struct
+
+    # The value's 4-byte length prefix made huge: pyarrow raises ArrowInvalid (a ValueError) in
+    # iter_batches, after the file opened fine.
+    path = _parquet_with(tmp_path, "bad.parquet", lambda b, i: b[:i - 4] + struct.pack("<I", 0x7FFFFF00) + b[i:])
+    docs, stats = read([path])
+    assert stats.unreadable == 1 and "ArrowInvalid" in stats.examples[0]
+    with pytest.raises(DataError, match=r"bad\.parquet: cannot be read \(ArrowInvalid"):
+        read([path], strict=True)
+
+
+def test_invalid_utf8_in_parquet_is_replaced_and_counted(tmp_path):
+    path = _parquet_with(tmp_path, "latin.parquet", lambda b, i: b[:i] + b"MARKER\xe9\xffRKER" + b[i + 12:])
+    docs, stats = read([path])
+    assert [d.text for d in docs] == ["first doc", "MARKER\ufffd\ufffdRKER value", "third"]
+    assert stats.replaced_bytes == 2 and stats.unreadable == 0
+
+
+class _FailingStream:
+    """A Hugging Face streaming dataset whose connection drops after two records."""
+
+    def __iter__(self):
+        yield {"text": "one \ud83d"}
+        yield {"text": "two"}
+        raise ConnectionError("connection reset by peer")
+
+
+def test_hugging_face_stream_failing_midway(monkeypatch):
+    import sys
+    import types
+
+    fake = types.ModuleType("datasets")
+    fake.load_dataset = lambda name, config, split, streaming: _FailingStream()
+    monkeypatch.setitem(sys.modules, "datasets", fake)
+    docs, stats = read(["hf:some/dataset"])
+    assert [d.text for d in docs] == ["one \ufffd", "two"] and stats.replaced_surrogates == 1
+    assert stats.unreadable == 1
+    assert any("hf:some/dataset: cannot be read (the stream failed at record 2 (ConnectionError" in e
+               for e in stats.examples)
+    with pytest.raises(DataError, match="hf:some/dataset: cannot be read.*ConnectionError"):
+        read(["hf:some/dataset"], strict=True)

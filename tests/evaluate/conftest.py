@@ -39,6 +39,41 @@ def unigram_logprob(logits: dict[int, float], token: int) -> float:
     return logits.get(token, 0.0) - lse
 
 
+def bigram_model(table: dict[int, dict[int, float]], n_ctx: int = 64):
+    """A GPT2 whose next-token distribution depends on the current token only: after token t
+    it is softmax(l) with l[u] = table[t][u] for the listed u and 0 for all others; after a
+    token not in the table it is uniform. So bigram_logprob gives every score in closed form.
+
+    The output layer is untied from the embedding. Key i of the table embeds as
+    e_2i - e_(2i+1): zero mean, so ln_f (weight 1, bias 0, eps ~0) only scales it by
+    sqrt(C / 2); every block is zero, so the residual stream reaches ln_f unchanged; row u of
+    lm_head holds table[t_i][u] / sqrt(C / 2) in column 2i. Other tokens embed as 0 -> logits 0.
+    """
+    from gpt2 import GPT2, GPT2Config
+
+    keys = list(table)
+    C = max(8, 2 * len(keys))
+    model = GPT2(GPT2Config(n_layer=1, n_embd=C, n_head=2, n_ctx=n_ctx, layer_norm_epsilon=1e-12)).eval()
+    head = torch.zeros(V, C)
+    scale = math.sqrt(C / 2)
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        model.transformer.ln_f.weight.fill_(1.0)
+        for i, t in enumerate(keys):
+            model.transformer.wte.weight[t, 2 * i] = 1.0
+            model.transformer.wte.weight[t, 2 * i + 1] = -1.0
+            for u, v in table[t].items():
+                head[u, 2 * i] = v / scale
+    model.lm_head.weight = torch.nn.Parameter(head)
+    return model
+
+
+def bigram_logprob(table: dict[int, dict[int, float]], prev: int, token: int) -> float:
+    """log p(token | previous token prev) under bigram_model(table), by hand."""
+    return unigram_logprob(table.get(prev, {}), token)
+
+
 @pytest.fixture(scope="session")
 def tokenizer():
     from gpt2.tokenizer import Tokenizer

@@ -11,6 +11,7 @@ import torch
 
 from conftest import V, unigram_logprob, unigram_model
 from gpt2 import GPT2, GPT2Config
+from gpt2.evaluate import EvalDataError
 from gpt2.evaluate.scoring import Scorer, rolling_windows
 
 
@@ -132,9 +133,11 @@ def test_filtered_first_argmax():
 
 def test_bad_requests():
     m = unigram_model({}, n_ctx=8)
-    with pytest.raises(ValueError, match="empty continuation"):
-        Scorer(m).loglikelihood([([1], [])])
-    with pytest.raises(ValueError, match="n_ctx"):
+    # Requests come from data: our EvalDataError (one line in the CLI), still a ValueError.
+    with pytest.raises(EvalDataError, match="cbt: request 1 has an empty continuation"):
+        Scorer(m).loglikelihood([([1], [2]), ([1], [])], desc="cbt")
+    with pytest.raises(EvalDataError, match="scores 9 tokens, more than the model's context n_ctx=8"):
         Scorer(m).loglikelihood([([1], [2] * 9)])
+    assert issubclass(EvalDataError, ValueError)
     with pytest.raises(ValueError, match="batch_size"):
         Scorer(m, batch_size=0)

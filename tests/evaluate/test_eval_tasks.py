@@ -10,9 +10,11 @@ import re
 
 import pytest
 
-from conftest import V, unigram_logprob, unigram_model
-from gpt2.errors import GPT2Error, UsageError
-from gpt2.evaluate import EvalDataError, evaluate
+from conftest import V, bigram_logprob, bigram_model, unigram_logprob, unigram_model
+from gpt2.errors import UsageError
+from gpt2.evaluate import EvalDataError, evaluate, tasks
+from gpt2.evaluate.cbt import read_cbt
+from gpt2.evaluate.coqa import read_coqa
 from gpt2.evaluate.detokenize import wikitext_detokenize, wikitext_detokenize_harness
 
 PARIS, THE, DOOR = 6342, 262, 3420
@@ -55,6 +57,21 @@ def test_lambada_paper_variants(model, tokenizer, lambada_file):
     assert r["ppl"] == pytest.approx(evaluate(model, "lambada_openai", lambada_file, tokenizer=tokenizer)["perplexity"])
 
 
+def test_lambada_multi_token_word(tokenizer, tmp_path):
+    # " Parisians" is " Paris" + "ians": the model predicts "ians" after " Paris" but nothing
+    # in particular after " proud", so the last token is greedy and the whole word is not.
+    PROUD, IANS, TO = 6613, 1547, 284
+    table = {PARIS: {IANS: 12.0}, TO: {PARIS: 12.0}}
+    path = write_jsonl(tmp_path / "l.jsonl", [{"text": "They cheered for the proud Parisians"},
+                                              {"text": "She flew to Paris"}])
+    assert tokenizer.encode(" Parisians") == [PARIS, IANS]
+    r = evaluate(bigram_model(table), "lambada", path, tokenizer=tokenizer)
+    assert r["acc_last_token"] == 1.0 and r["acc"] == 0.5
+    assert r["acc_stopword_filter"] == 0.5  # " Paris" is the best word start after " to" only
+    lps = [bigram_logprob(table, PROUD, PARIS) + bigram_logprob(table, PARIS, IANS), bigram_logprob(table, TO, PARIS)]
+    assert r["ppl"] == pytest.approx(math.exp(-sum(lps) / 2), rel=1e-5)
+
+
 def test_hellaswag_acc_and_acc_norm(model, tokenizer, tmp_path):
     docs = [
         # " word" is 1 token: fewest tokens (acc) and fewest tokens per character (acc_norm).
@@ -72,15 +89,65 @@ def test_cbt_original_format(model, tokenizer, fixtures):
     assert r.n == 2 and r["acc"] == 0.5  # " Paris" is chosen whenever it is a candidate
 
 
-def test_winograd_full_and_partial(model, tokenizer, tmp_path):
-    text = "The trophy does not fit into the suitcase because it is too big."
-    loc = text.index(" it ") + 1
-    base = {"text": text, "pronoun": "it", "pronoun_loc": loc}
-    docs = [base | {"options": ["Paris", "the suitcase"], "label": 0},
-            base | {"options": ["the suitcase", "Paris"], "label": 1}]
-    r = evaluate(model, "winograd", write_jsonl(tmp_path / "wsc.jsonl", docs), tokenizer=tokenizer)
-    assert r["acc_full"] == 1.0  # the sentence with " Paris" is likelier
-    assert r["acc_partial"] == 0.5  # the rest " is too big." scores the same: a tie goes to option 0
+CITIES = ["Paris", "Rome", "London", "Tokyo", "Berlin", "Madrid", "Oslo", "Vienna", "Prague", "Dublin"]
+CBT_DOCS = [
+    {"sentences": ["The little dog ran to the gate .", "`` Where are you going ? '' asked the cat ."],
+     "question": "The dog wanted to see XXXXX at night .", "answer": "London", "options": CITIES},
+    {"sentences": ["The cat stayed home ."], "question": "She longed to see XXXXX .", "answer": "Paris",
+     "options": CITIES[::-1]},
+]
+
+
+def cbt_text(docs) -> str:
+    """docs in the original cbtest_*.txt format."""
+    out = []
+    for d in docs:
+        out += [f"{i} {t}" for i, t in enumerate(d["sentences"], 1)]
+        out += [f"21 {d['question']}\t{d['answer']}\t\t{'|'.join(d['options'])}", ""]
+    return "\n".join(out)
+
+
+def test_cbt_scores_candidate_with_rest_of_sentence(tokenizer, tmp_path):
+    # After " see" the model prefers " Paris"; after " London" it expects " at". Alone,
+    # " Paris" is the likeliest candidate in both questions; with the rest of the sentence
+    # (" at night."), " London" wins the first.
+    SEE, AT = 766, 379
+    ids = {c: tokenizer.encode(" " + c)[0] for c in CITIES}
+    table = {SEE: {ids["Paris"]: 8.0}, ids["London"]: {AT: 15.0}}
+    alone = {c: bigram_logprob(table, SEE, ids[c]) for c in CITIES}
+    assert max(alone, key=alone.get) == "Paris"
+    with_rest = {c: alone[c] + bigram_logprob(table, ids[c], AT) for c in CITIES}
+    assert max(with_rest, key=with_rest.get) == "London"
+    m = bigram_model(table)
+    (tmp_path / "cbtest_NE_valid_2000ex.txt").write_text(cbt_text(CBT_DOCS))
+    for task, path in [("cbt_ne", tmp_path / "cbtest_NE_valid_2000ex.txt"),
+                       ("cbt_cn", write_jsonl(tmp_path / "cbt.jsonl", CBT_DOCS))]:
+        r = evaluate(m, task, path, tokenizer=tokenizer)
+        assert r.n == 2 and r["acc"] == 1.0, task
+
+
+def test_cbt_readers_agree(tmp_path):
+    (tmp_path / "cbt.txt").write_text(cbt_text(CBT_DOCS))
+    assert read_cbt(tmp_path / "cbt.txt") == read_cbt(write_jsonl(tmp_path / "cbt.jsonl", CBT_DOCS)) == CBT_DOCS
+    bad = [CBT_DOCS[0] | {"answer": "Lima"}]
+    with pytest.raises(EvalDataError, match=r"cbt.jsonl:1: the answer 'Lima' is not among the candidates"):
+        read_cbt(write_jsonl(tmp_path / "cbt.jsonl", bad))
+    with pytest.raises(EvalDataError, match="lists of strings"):
+        read_cbt(write_jsonl(tmp_path / "cbt.jsonl", [CBT_DOCS[0] | {"options": "Paris|London"}]))
+
+
+def test_mc_acc_and_acc_norm(model, tokenizer, tmp_path):
+    docs = [
+        # " Paris" (logit 10) beats " London Bridge" (2 uniform tokens) in total and per character.
+        {"query": "Capital of France?", "choices": ["Paris", "London Bridge"], "gold": 0},
+        # " dog" (1 token, -12.4) beats " the cat sat" (-0.4 - 24.7) in total, but per character
+        # -25.1 / 11 > -12.4 / 3: acc_norm picks the wrong one.
+        {"query": "Which animal barks?", "choices": ["the cat sat", "dog"], "gold": 1},
+    ]
+    r = evaluate(model, "mc", write_jsonl(tmp_path / "mc.jsonl", docs), tokenizer=tokenizer)
+    assert r["acc"] == 1.0 and r["acc_norm"] == 0.5
+    with pytest.raises(EvalDataError, match="gold must be an index of choices"):
+        evaluate(model, "mc", write_jsonl(tmp_path / "bad.jsonl", [docs[0] | {"gold": 2}]), tokenizer=tokenizer)
 
 
 def test_wikitext_harness_by_hand(tokenizer, fixtures):
@@ -105,19 +172,7 @@ def test_wikitext2_paper_style_by_hand(tokenizer, fixtures, stride):
     n_orig = len(raw.split()) + raw.count("\n")  # tokens + one <eos> per line
     assert r["ppl"] == pytest.approx(V ** (n_bpe / n_orig), rel=1e-4)
     assert r["ppl_bpe"] == pytest.approx(V, rel=1e-5)
-    assert r.settings["stride"] == stride
-
-
-def test_text8_and_enwik8_units(tokenizer, tmp_path):
-    m = unigram_model({}, n_ctx=32)
-    (tmp_path / "text8").write_text("anarchism originated as a term of abuse first used against early")
-    r = evaluate(m, "text8", tmp_path / "text8", tokenizer=tokenizer)
-    n_bpe = len(tokenizer.encode("anarchism originated as a term of abuse first used against early"))
-    assert r["bits_per_char"] == pytest.approx(n_bpe * math.log2(V) / 64, rel=1e-5)
-    (tmp_path / "enwik8").write_bytes("<page>caf\u00e9</page>".encode())  # 18 bytes, 17 characters
-    r = evaluate(m, "enwik8", tmp_path / "enwik8", tokenizer=tokenizer)
-    n_bpe = len(tokenizer.encode("<page>caf\u00e9</page>"))
-    assert r["bits_per_byte"] == pytest.approx(n_bpe * math.log2(V) / 18, rel=1e-5)
+    assert r.settings["stride"] == (stride or 16)  # the stride that ran: n_ctx // 2 by default
 
 
 def test_bad_input_is_one_line(model, tokenizer, tmp_path, lambada_file):
@@ -139,8 +194,51 @@ def test_bad_input_is_one_line(model, tokenizer, tmp_path, lambada_file):
         evaluate(model, "wikitext2", lambada_file, tokenizer=tokenizer, stride=1000)
     with pytest.raises(EvalDataError, match="needs --data"):
         evaluate(model, "enwik8", tokenizer=tokenizer)
-    with pytest.raises(GPT2Error):  # the hub is unreachable in tests: an actionable error, not a traceback
+
+
+def test_hub_unreachable_is_one_line(model, tokenizer, tmp_path, monkeypatch):
+    # Offline mode and an empty cache, so this never downloads (nor finds a cached copy).
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.setenv(var, "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf" / "datasets"))
+    try:  # the libraries read those variables when imported: set their copies too
+        import datasets.config
+        import huggingface_hub.constants as hub
+    except ImportError:
+        pass  # without `datasets` the error says to install it or pass --data
+    else:
+        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+        monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", True)
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
+    with pytest.raises(EvalDataError, match=r"task lambada_openai: .*pass --data PATH"):
         evaluate(model, "lambada_openai", tokenizer=tokenizer)
+
+
+@pytest.mark.parametrize("task, settings, message", [
+    ("nq_open", {"shots": "x"}, r"--shots must be an integer >= 0, got 'x'"),
+    ("nq_open", {"shots": -1}, r"--shots must be an integer >= 0"),
+    ("nq_open", {"max_new_tokens": 64}, r"--set max_new_tokens must be an integer in \[1, 63\]"),
+    ("coqa", {"max_new_tokens": 0}, r"--set max_new_tokens must be an integer in \[1, 63\]"),
+    ("cnn_dailymail", {"top_k": 2.5}, r"--set top_k must be an integer >= 0"),
+    ("cnn_dailymail", {"sentences": 0}, r"--set sentences must be a positive integer"),
+    ("cnn_dailymail", {"seed": "1"}, r"--seed must be an integer"),
+    ("ptb", {"join": "no"}, r"--set join must be true or false"),
+])
+def test_bad_settings_are_refused(model, tokenizer, lambada_file, task, settings, message):
+    # Refused before the data is read (lambada_file is not these tasks' format).
+    with pytest.raises(UsageError, match=message):
+        evaluate(model, task, lambada_file, tokenizer=tokenizer, **settings)
+
+
+def test_every_setting_has_a_rule():
+    from gpt2.evaluate.registry import _SETTING_RULES, check_settings
+
+    for task in tasks().values():
+        assert set(task.defaults) <= set(_SETTING_RULES), task.name
+        check_settings(task.defaults)  # the defaults themselves pass
 
 
 def test_limit(model, tokenizer, lambada_file):
@@ -176,22 +274,76 @@ def test_coqa_f1(paris, tokenizer, tmp_path):
     assert r.metrics[0].n == 2 and r["f1"] == pytest.approx(0.2)
 
 
-def test_summarization_rouge(paris, tokenizer, tmp_path):
+def test_coqa_official_json(paris, tokenizer, tmp_path):
     pytest.importorskip("gpt2.sampling")
-    docs = [{"article": "The city is large and old.", "highlights": "Paris is big."}]
-    r = evaluate(paris, "cnn_dailymail", write_jsonl(tmp_path / "cnn.jsonl", docs), tokenizer=tokenizer)
-    # 100 x "Paris", one sentence: ROUGE-1 P = 1/100, R = 1/3 -> F = 2/103; no shared bigram.
-    assert r["rouge1"] == pytest.approx(2 / 103) and r["rougeL"] == pytest.approx(2 / 103)
-    assert r["rouge2"] == 0.0
+    official = {"version": "1.0", "data": [{
+        "story": "Anna lives in Paris.",
+        "questions": [{"input_text": "Where does Anna live?", "turn_id": 1}, {"input_text": "Who?", "turn_id": 2}],
+        "answers": [{"input_text": "Paris", "turn_id": 1}, {"input_text": "Anna", "turn_id": 2}],
+        "additional_answers": {"0": [{"input_text": "in Paris"}, {"input_text": "Anna"}],
+                               "1": [{"input_text": "Rome"}, {"input_text": "Anna"}]},
+    }]}
+    path = tmp_path / "coqa-dev-v1.0.json"
+    path.write_text(json.dumps(official))
+    assert read_coqa(path) == [{"story": "Anna lives in Paris.", "questions": ["Where does Anna live?", "Who?"],
+                                "answers": [["Paris", "in Paris", "Rome"], ["Anna", "Anna", "Anna"]]}]
+    r = evaluate(paris, "coqa", path, tokenizer=tokenizer, max_new_tokens=1)
+    # "Paris" vs golds (Paris, in Paris, Rome): leave-one-out maxima 2/3, 1, 1 -> 8/9; vs "Anna": 0.
+    assert r.metrics[0].n == 2 and r["f1"] == pytest.approx((8 / 9 + 0) / 2)
+    path.write_text(json.dumps({"data": [{"story": "x", "questions": [{"text": "q"}], "answers": []}]}))
+    with pytest.raises(EvalDataError, match=r"data\[0\]: expected story, questions\[\].input_text"):
+        read_coqa(path)
 
 
-def test_translation_bleu(paris, tokenizer, tmp_path):
+# A model that writes " Paris. Paris. ..." (bigram: ":" -> " Paris" -> "." -> " Paris") with
+# logit 10, a runner-up "!" with logit 1 (so that the top 2 hold no tie), 0 for all else:
+# under top-k 2 each step keeps its token with probability 0.9999; without top-k the other
+# 50,255 tokens take 70% of the mass.
+DOT, COLON, BANG = 13, 25, 0
+
+
+def test_summarization_first_sentences_and_top_k(tokenizer, tmp_path):
+    pytest.importorskip("gpt2.sampling")
+    m = bigram_model({t: {nxt: 10.0, BANG: 1.0} for t, nxt in ((COLON, PARIS), (PARIS, DOT), (DOT, PARIS))})
+    path = write_jsonl(tmp_path / "cnn.jsonl", [{"article": "The city is large and old.", "highlights": "Paris is big."}])
+
+    def rouge1(**settings):
+        return evaluate(m, "cnn_dailymail", path, tokenizer=tokenizer, max_new_tokens=12, **settings)["rouge1"]
+
+    r = evaluate(m, "cnn_dailymail", path, tokenizer=tokenizer, max_new_tokens=12)
+    # 6 sentences "Paris." generated, the first 3 kept: "Paris. Paris. Paris." vs "Paris is big."
+    # ROUGE-1 P = 1/3, R = 1/3 -> 1/3 (all 6 would give 2/9); no shared bigram.
+    assert r["rouge1"] == pytest.approx(1 / 3) and r["rougeL"] == pytest.approx(1 / 3) and r["rouge2"] == 0.0
+    assert r.settings["top_k"] == 2 and r.settings["sentences"] == 3
+    # Two sentences: P = 1/2 -> F = 0.4.
+    assert rouge1(sentences=2) == pytest.approx(0.4)
+    # Without top-k the samples leave the " Paris." loop: top_k reaches the sampler.
+    assert rouge1(top_k=0) != pytest.approx(1 / 3)
+
+
+@pytest.mark.parametrize("task, refs", [("wmt14_fr_en", "en"), ("wmt14_en_fr", "fr")])
+def test_translation_keeps_the_first_sentence(tokenizer, tmp_path, task, refs):
     pytest.importorskip("gpt2.sampling")
     import sacrebleu
 
-    docs = [{"en": "hello", "fr": "bonjour"}, {"en": "Paris is Paris", "fr": "Paris Paris Paris"},
-            {"en": "the city", "fr": "la ville"}]
-    r = evaluate(paris, "wmt14_en_fr", write_jsonl(tmp_path / "wmt.jsonl", docs), tokenizer=tokenizer,
-                 shots=1, max_new_tokens=3)
-    expected = sacrebleu.corpus_bleu(["Paris Paris Paris"] * 2, [["Paris Paris Paris", "la ville"]]).score
-    assert r.metrics[0].n == 2 and r["bleu"] == pytest.approx(expected)
+    # Greedy output after " =": " Paris is big. Paris is big. Paris is" (10 tokens, one line).
+    EQ, IS, BIG = 796, 318, 1263
+    m = bigram_model({EQ: {PARIS: 10.0}, PARIS: {IS: 10.0}, IS: {BIG: 10.0}, BIG: {DOT: 10.0}, DOT: {PARIS: 10.0}})
+    docs = [{"en": "hello", "fr": "bonjour"}, {"en": "Paris is big.", "fr": "Paris est grande."},
+            {"en": "Paris is big.", "fr": "C'est grand."}]
+    r = evaluate(m, task, write_jsonl(tmp_path / "wmt.jsonl", docs), tokenizer=tokenizer, shots=1, max_new_tokens=10)
+    gold = [d[refs] for d in docs[1:]]
+    first = sacrebleu.corpus_bleu(["Paris is big."] * 2, [gold]).score
+    whole_line = sacrebleu.corpus_bleu(["Paris is big. Paris is big. Paris is"] * 2, [gold]).score
+    assert r.metrics[0].n == 2 and r["bleu"] == pytest.approx(first)
+    if refs == "en":  # the references are the target side: a perfect match
+        assert first == pytest.approx(100.0) and whole_line < 100.0
+
+
+def test_generation_shows_progress(paris, tokenizer, tmp_path, capsys):
+    pytest.importorskip("gpt2.sampling")
+    docs = [{"question": "Capital of France?", "answer": ["Paris"]}] * 3
+    evaluate(paris, "nq_open", write_jsonl(tmp_path / "nq.jsonl", docs), tokenizer=tokenizer, shots=1,
+             max_new_tokens=1, batch_size=1, progress=True)
+    err = capsys.readouterr().err
+    assert "nq_open" in err and "0/2" in err  # a bar over the 2 scored prompts

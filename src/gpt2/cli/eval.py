@@ -26,14 +26,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", "-b", metavar="B", type=_positive_int, default=16,
                    help="sequences per forward pass (default 16)")
     p.add_argument("--stride", metavar="S", type=_positive_int,
-                   help="perplexity: tokens each window advances (default n_ctx/2; wikitext: n_ctx)")
+                   help="paper-style perplexity tasks: tokens each window advances (default n_ctx/2); "
+                        "not for wikitext, which always uses lm-eval's disjoint n_ctx windows")
     p.add_argument("--shots", metavar="K", type=_nonneg_int, help="translation / QA: example pairs in the context")
     p.add_argument("--seed", type=int, help="sampling seed (summarization)")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                    help="any other task setting, e.g. --set max_new_tokens=50 (JSON values)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default cpu)")
     p.add_argument("--dtype", help="float32 (default), bfloat16, float16")
-    p.add_argument("--json", metavar="OUT", help="also write the JSON report to OUT")
+    p.add_argument("--json", metavar="OUT",
+                   help="also write the JSON report to OUT (checked to be writable before the run)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
     p.set_defaults(func=run)
@@ -80,6 +82,8 @@ def _settings(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..evaluate import evaluate, format_table, get_task, tasks, write_json
+    from ..evaluate.registry import check_settings
+    from ..evaluate.report import check_json_path
 
     if args.list:
         for name, t in tasks().items():
@@ -95,8 +99,11 @@ def run(args: argparse.Namespace) -> int:
         if unknown:
             raise UsageError(f"task {spec.name} has no setting {', '.join(unknown)} "
                              f"(its settings: {', '.join(spec.defaults) or 'none'})")
+    check_settings(settings)  # types and ranges that do not need the model (shots=x, stride=0)
     if args.data is not None and len(names) > 1:
         raise UsageError("--data goes with one --task at a time")
+    if args.json:
+        check_json_path(args.json)  # before the run, not after it
 
     from ..model import GPT2
 

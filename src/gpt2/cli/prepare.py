@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+
+if TYPE_CHECKING:
+    from ..data import PrepareConfig
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -45,20 +49,34 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g.add_argument("--decontam-action", choices=["drop", "report"], default="drop",
                    help="drop contaminated documents (default) or only count them")
     g = p.add_argument_group("output")
-    g.add_argument("--val-fraction", type=float, default=0.005, help="share of documents for validation "
+    g.add_argument("--val-fraction", type=float, help="share of documents for validation "
                    "(by content hash; default 0.005, 0.1 for --corpus demo)")
     g.add_argument("--shard-tokens", type=int, default=100_000_000, help="tokens per shard (default 1e8)")
     g.add_argument("--workers", type=int, help="tokenization processes (default: all cores; 0: none)")
     g.add_argument("--overwrite", action="store_true", help="replace a different dataset already in OUT")
     g.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
+    _record_command_line(p)
+
+
+def _record_command_line(parser: argparse.ArgumentParser) -> None:
+    """Have `parser` keep the arguments it parses as args.command_line, for the manifest: the
+    command as run, or as passed to the CLI's main() from Python (sys.argv would be the caller's)."""
+    parse = parser.parse_known_args
+
+    def parse_and_record(args=None, namespace=None):
+        namespace, extra = parse(args, namespace)
+        namespace.command_line = ["gpt2", "prepare", *(sys.argv[2:] if args is None else args)]
+        return namespace, extra
+
+    parser.parse_known_args = parse_and_record  # type: ignore[method-assign]
 
 
 def _unescape(s: str) -> str:
     return s.encode("latin-1", "backslashreplace").decode("unicode_escape")
 
 
-def build_config(args: argparse.Namespace):
+def build_config(args: argparse.Namespace) -> PrepareConfig:
     from ..data import CleanConfig, DecontamConfig, NearDupConfig, PrepareConfig, ReadOptions
 
     if args.no_dedup:
@@ -68,6 +86,8 @@ def build_config(args: argparse.Namespace):
             raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
     if not 0 < args.near_dup_threshold < 1:
         raise UsageError(f"--near-dup-threshold must lie strictly between 0 and 1, got {args.near_dup_threshold}")
+    if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
+        raise UsageError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
     config = PrepareConfig(
         read=ReadOptions(args.text_field, _unescape(args.separator) if args.separator else None, args.strict),
         clean=CleanConfig(normalize=None if args.normalize == "none" else args.normalize,
@@ -77,14 +97,15 @@ def build_config(args: argparse.Namespace):
         near_dedup=None if args.no_near_dedup else NearDupConfig(args.near_dup_threshold, args.num_perm),
         decontam=DecontamConfig(tuple(args.decontaminate), args.decontam_ngram, args.decontam_action)
         if args.decontaminate else None,
-        val_fraction=args.val_fraction,
         shard_tokens=args.shard_tokens,
+        **({} if args.val_fraction is None else {"val_fraction": args.val_fraction}),
     )
     return config
 
 
-def run(args: argparse.Namespace) -> int:
-    from ..data import corpus, prepare
+def resolve(args: argparse.Namespace) -> tuple[list[str], PrepareConfig]:
+    """(inputs, config) of the run the options describe."""
+    from ..data import corpus
 
     config = build_config(args)
     inputs = list(args.inputs)
@@ -92,9 +113,18 @@ def run(args: argparse.Namespace) -> int:
         if inputs:
             raise UsageError("give either INPUT files or --corpus, not both")
         inputs = [str(corpus.corpus_path(args.corpus))]
-        config = corpus.corpus_config(config)
+        config = corpus.corpus_config(config, **({} if args.val_fraction is None else
+                                                 {"val_fraction": args.val_fraction}))
     elif not inputs:
         raise UsageError("no INPUT given (files, directories, hf:NAME, or --corpus demo)")
+    return inputs, config
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..data import prepare
+
+    inputs, config = resolve(args)
+    args.val_fraction = config.val_fraction  # the manifest's arguments show the value used
     last = [0.0]
 
     def progress(p: dict) -> None:
@@ -103,9 +133,10 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {p['documents']:,} documents, {p['bytes'] / 1e6:,.0f} MB, "
                   f"{p['bytes'] / 1e6 / p['seconds']:.1f} MB/s", file=sys.stderr)
 
+    command = getattr(args, "command_line", None) or list(sys.argv)
     m = prepare(inputs, args.out, tokenizer=args.tokenizer, config=config, workers=args.workers,
-                overwrite=args.overwrite, command=list(sys.argv), progress=progress,
-                arguments={k: v for k, v in vars(args).items() if k != "func"})
+                overwrite=args.overwrite, command=command, progress=progress,
+                arguments={k: v for k, v in vars(args).items() if k not in ("func", "command_line")})
     if args.quiet:
         return 0
     d, s = m["documents"], m["sources"]
@@ -115,13 +146,23 @@ def run(args: argparse.Namespace) -> int:
     for split, info in m["splits"].items():
         print(f"  {split:<6} {info['documents']:>10,} documents {info['tokens']:>14,} tokens "
               f"in {len(info['shards'])} shard(s)")
-    for reason, count in m["filters"]["dropped"].items():
+    f = m["filters"]
+    for reason, count in f["dropped"].items():
         print(f"  dropped {count:,}: {reason}")
-    if m["filters"]["contaminated_kept"]:
-        print(f"  kept {m['filters']['contaminated_kept']:,} contaminated document(s) (--decontam-action report)")
+    steps = {"control_characters": "control characters removed", "normalization": f"{args.normalize} normalized"}
+    for step, count in f["changed"].items():
+        if count:
+            print(f"  {steps.get(step, step)}: {count:,} document(s), kept")
+    if f["contaminated_kept"]:
+        print(f"  kept {f['contaminated_kept']:,} contaminated document(s) (--decontam-action report)")
+    for origin in (f["contaminated_documents"] or [])[:5]:
+        print(f"    contaminated: {origin}")
+    if len(f["contaminated_documents"] or []) > 5:
+        print(f"    (the manifest lists up to {len(f['contaminated_documents'])})")
     problems = {"empty files": s["empty_files"], "unreadable files": s["unreadable_files"],
-                "bytes replaced (bad UTF-8)": s["replaced_bytes"], **{f"lines skipped: {k}": v
-                                                                      for k, v in s["skipped_lines"].items()}}
+                "bytes replaced (bad UTF-8)": s["replaced_bytes"],
+                "lone surrogates replaced": s["replaced_surrogates"],
+                **{f"lines skipped: {k}": v for k, v in s["skipped_lines"].items()}}
     for what, count in problems.items():
         if count:
             print(f"  {what}: {count:,}")

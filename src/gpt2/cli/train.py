@@ -1,4 +1,4 @@
-"""`gpt2 train CONFIG.toml [section.key=value ...]`: pretrain or continue training.
+"""`gpt2 train CONFIG.toml [section.key=value | --section.key=value ...]`: pretrain or continue training.
 
 Run it again with the same config to resume from the newest valid checkpoint in run_dir.
 Under torchrun (`torchrun --nproc_per_node=8 -m gpt2.cli.main train CONFIG`) every process
@@ -13,7 +13,7 @@ import argparse
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "train", help="pretrain or continue training a model", description=__doc__.split("\n\n")[0],
-        epilog="Overrides use dotted keys: optim.lr=3e-4 train.max_steps=100 run_dir=runs/x",
+        epilog="Overrides use dotted keys, with or without a leading --: optim.lr=3e-4 --train.max_steps=100 run_dir=runs/x",
     )
     p.add_argument("config", metavar="CONFIG.toml", help="a recipe, e.g. configs/demo.toml")
     p.add_argument("overrides", nargs="*", metavar="section.key=value", help="override config values")

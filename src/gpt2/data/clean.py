@@ -62,16 +62,26 @@ class CleanConfig:
 
 def clean_text(text: str, config: CleanConfig) -> str:
     """The text after Unicode normalization and control-character removal (as configured)."""
+    return clean_text_changes(text, config)[0]
+
+
+def clean_text_changes(text: str, config: CleanConfig) -> tuple[str, bool, bool]:
+    """`clean_text`, and whether control-character removal and normalization each changed it
+    (for the report: neither drops documents, so nothing else would show what they did)."""
+    stripped = normalized = False
     if config.strip_control:
-        if "\r" in text:
+        length, stripped = len(text), "\r" in text
+        if stripped:
             text = _CRLF.sub("\n", text)
         if text.isascii():  # bytes.translate deletes in one C pass, ~10x faster than the regex
             text = text.encode("ascii").translate(None, _ASCII_CONTROL).decode("ascii")
         else:
             text = _CONTROL.sub("", text)
+        stripped = stripped or len(text) != length
     if config.normalize and not unicodedata.is_normalized(config.normalize, text):
         text = unicodedata.normalize(config.normalize, text)
-    return text
+        normalized = True
+    return text, stripped, normalized
 
 
 def length_reason(text: str, config: CleanConfig) -> str | None:

@@ -9,7 +9,7 @@ ShardLoader draws windows without replacement: each epoch is a permutation of al
 (seed, epoch), dealt round-robin to the ranks of a torch.distributed job so that each reads disjoint
 windows. Its state is two integers (epoch, batches taken in the epoch) plus the settings it must
 match, so a resumed run sees exactly the batches the uninterrupted run would have seen.
-ValLoader walks the validation split in a fixed order.
+ValLoader walks the validation split in a fixed order, the same number of windows on every rank.
 """
 
 from __future__ import annotations
@@ -107,16 +107,29 @@ class ShardLoader:
 
 
 class ValLoader:
-    """The validation split's windows in order, in batches (the last may be smaller); each rank
-    takes every world_size-th window. Iterable any number of times, always the same batches."""
+    """The validation split's windows in order, in batches (the last may be smaller). Iterable any
+    number of times, always the same batches.
+
+    Every rank gets the same number of windows, so the same number of batches: a rank with fewer
+    would stop early and leave the others waiting in a collective. Rank r takes windows r,
+    r + world_size, ... of the first total - total % world_size (the common practice of dropping
+    the remainder); with fewer windows than ranks, each rank takes one, some of them the same.
+    """
 
     def __init__(self, data_dir: str | os.PathLike, split: str = "val", *, batch_size: int, n_ctx: int,
                  rank: int = 0, world_size: int = 1) -> None:
         if batch_size < 1:
             raise DataError(f"batch_size must be at least 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise DataError(f"rank {rank} is outside world_size {world_size}")
         self.windows = _Windows(data_dir, split, n_ctx)
         self.batch_size = batch_size
-        self.indices = np.arange(rank, self.windows.total, world_size, dtype=np.int64)
+        total = self.windows.total
+        if total == 0:
+            raise DataError(f"{data_dir}: the {split!r} split has no window of {n_ctx + 1} tokens within "
+                            f"one shard; use a shorter context, or prepare more validation data")
+        per_rank = max(total // world_size, 1)
+        self.indices = (np.arange(per_rank, dtype=np.int64) * world_size + rank) % total
 
     def __len__(self) -> int:
         return -(-self.indices.size // self.batch_size)

@@ -64,7 +64,9 @@ def word_hashes(text: str) -> np.ndarray:
     characters for which str.isalnum() holds (what the regex `[^\\W_]` matches), hashed over
     its code points.
     """
-    cps = np.frombuffer(text.lower().encode("utf-32-le"), dtype=np.uint32)
+    # surrogatepass: a lone surrogate (which sources.py replaces, but API callers may pass) is
+    # a non-word character like any other rather than an encoding error.
+    cps = np.frombuffer(text.lower().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     n = cps.size
     if n == 0:
         return np.zeros(0, dtype=np.uint64)

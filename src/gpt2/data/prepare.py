@@ -6,13 +6,17 @@
 The work that parallelizes runs in worker processes on batches of about a megabyte of text; the
 order-dependent part (which copy of a duplicate is first) runs in the main process on the results,
 taken back in submission order, so the output does not depend on the number of workers. At most a
-few batches are in flight, so memory stays bounded whatever the input size (the de-duplication
-sets grow by ~100 bytes per kept document).
+few batches are in flight, so memory stays bounded whatever the input size, but for the
+de-duplication index, which grows by about 150 bytes per kept document (up to ~250 for a moment
+when it reorganizes; dedup.py).
 
-Shards are written into OUT/.partial/ and moved into OUT only when the run completes; the
-manifest is written last, so OUT holds either the previous complete dataset or the new one.
-An interrupted run leaves only .partial/, which the next run removes before starting again.
-The same inputs and settings give byte-identical shards.
+Shards are written into OUT/.partial/ and moved into OUT when the run completes, beside the
+previous dataset's (a shard's name carries its content hash, so no name is reused for other
+bytes); then the manifest, written atomically, switches to the new dataset (the commit point);
+then whatever it does not list is removed. So at every instant OUT holds the previous complete
+dataset or the new one, and readers trust only the shards the manifest lists. An interrupted run
+leaves .partial/ or unlisted shards, which the next run removes. The same inputs and settings
+give byte-identical output.
 """
 
 from __future__ import annotations
@@ -31,20 +35,23 @@ from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
-from .clean import CleanConfig, clean_text, filter_reason
+from .clean import CleanConfig, clean_text_changes, filter_reason
 from .decontam import DecontamConfig, EvalNgrams
 from .dedup import Deduplicator, NearDupConfig, content_key, document_band_keys
 from .errors import DataError
 from .ngrams import ngrams_of_words, word_hashes
-from .shards import FORMAT, MANIFEST, ShardWriter, load_tokenizer, token_dtype, write_json_atomic
+from .shards import (FORMAT, MANIFEST, SHARD_NAME, TEMP_NAME, ShardWriter, fsync_dir, load_tokenizer,
+                     output_error, token_dtype, write_json_atomic)
 from .sources import Document, ReadOptions, SourceStats, expand_inputs, iter_documents
 
 STAGING = ".partial"
 _BATCH_CHARS = 1 << 20
 _BATCH_DOCS = 1024
+_MAX_LISTED = 100  # contaminated documents named in the manifest; the rest are only counted
 
 
 @dataclass(frozen=True)
@@ -81,15 +88,32 @@ def _init_worker(tokenizer: str, config: PrepareConfig, eval_hashes: np.ndarray 
     _STATE["eval"] = EvalNgrams(eval_hashes, eval_n) if eval_hashes is not None else None
 
 
-def _process(texts: list[str]) -> tuple[list[str | None], list[bytes], list[list[int]], list[int], np.ndarray, np.ndarray]:
-    """Clean, filter, hash and tokenize a batch. Returns per document: drop reason (None: kept),
-    content digest, MinHash band keys, contaminating n-gram count; then token counts and tokens."""
+class _Result(NamedTuple):
+    """A processed batch: per document, the drop reason (None: kept so far), content digest,
+    MinHash band keys and contaminating n-gram count; the kept documents' token counts and
+    tokens; how many documents control-character removal and normalization changed."""
+
+    reasons: list[str | None]
+    digests: list[bytes]
+    bands: list[list[int]]
+    matches: list[int]
+    lengths: np.ndarray
+    tokens: np.ndarray
+    stripped: int
+    normalized: int
+
+
+def _process(texts: list[str]) -> _Result:
+    """Clean, filter, hash and tokenize a batch."""
     tok, config, evals = _STATE["tok"], _STATE["config"], _STATE["eval"]
     near = config.near_dedup
-    dtype = np.uint16 if tok.vocab_size <= 1 << 16 else np.uint32
+    dtype = token_dtype(tok.vocab_size)
     reasons, digests, bands, matches, pieces = [], [], [], [], []
+    stripped = normalized = 0
     for raw in texts:
-        text = clean_text(raw, config.clean)
+        text, was_stripped, was_normalized = clean_text_changes(raw, config.clean)
+        stripped += was_stripped
+        normalized += was_normalized
         reason = filter_reason(text, config.clean)
         digest, keys, hits = b"", [], 0
         if reason is None:
@@ -113,30 +137,35 @@ def _process(texts: list[str]) -> tuple[list[str | None], list[bytes], list[list
         matches.append(hits)
     kept_lengths = np.array([p.size for p in pieces], dtype=np.int64)
     tokens = np.concatenate(pieces) if pieces else np.zeros(0, dtype)
-    return reasons, digests, bands, matches, kept_lengths, tokens
+    return _Result(reasons, digests, bands, matches, kept_lengths, tokens, stripped, normalized)
 
 
 # ----------------------------------------------------------------------------- main side
 
-def _batches(docs: Iterator[Document]) -> Iterator[list[str]]:
-    batch: list[str] = []
+def _batches(docs: Iterator[Document]) -> Iterator[tuple[list[str], list[str]]]:
+    """(texts, origins) of about a megabyte of documents at a time."""
+    texts: list[str] = []
+    origins: list[str] = []
     chars = 0
     for doc in docs:
-        batch.append(doc.text)
+        texts.append(doc.text)
+        origins.append(doc.origin)
         chars += len(doc.text)
-        if chars >= _BATCH_CHARS or len(batch) >= _BATCH_DOCS:
-            yield batch
-            batch, chars = [], 0
-    if batch:
-        yield batch
+        if chars >= _BATCH_CHARS or len(texts) >= _BATCH_DOCS:
+            yield texts, origins
+            texts, origins, chars = [], [], 0
+    if texts:
+        yield texts, origins
 
 
-def _ordered_results(batches: Iterator[list[str]], workers: int, initargs: tuple) -> Iterator[tuple]:
-    """Results of `_process` in submission order, with at most 2 * workers batches in flight."""
+def _ordered_results(batches: Iterator[tuple[list[str], list[str]]], workers: int,
+                     initargs: tuple) -> Iterator[tuple[list[str], _Result]]:
+    """(origins, result of `_process`) in submission order, with at most 2 * workers batches in
+    flight; the origins stay in this process."""
     if workers <= 0:
         _init_worker(*initargs)
-        for batch in batches:
-            yield _process(batch)
+        for texts, origins in batches:
+            yield origins, _process(texts)
         return
     ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
     if ctx.get_start_method() == "forkserver":
@@ -146,25 +175,47 @@ def _ordered_results(batches: Iterator[list[str]], workers: int, initargs: tuple
     with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
         pending: deque = deque()
         try:
-            for batch in batches:
-                pending.append(pool.submit(_process, batch))
+            for texts, origins in batches:
+                pending.append((origins, pool.submit(_process, texts)))
                 if len(pending) >= 2 * workers:
-                    yield pending.popleft().result()
+                    origins, future = pending.popleft()
+                    yield origins, future.result()
             while pending:
-                yield pending.popleft().result()
+                origins, future = pending.popleft()
+                yield origins, future.result()
         except BrokenProcessPool:
             raise DataError("a tokenization worker process died (out of memory?); run again with "
                             "fewer --workers") from None
         finally:
-            for f in pending:
-                f.cancel()
+            for _, future in pending:
+                future.cancel()
+
+
+def _file_identity(item: str) -> list:
+    """A local file as its absolute path, size and modification time (so that the same file named
+    two ways is the same input, and a file changed in place is not); hf: names as they are."""
+    if item.startswith("hf:"):
+        return [item]
+    path = Path(item).resolve()
+    st = path.stat()
+    return [str(path), st.st_size, st.st_mtime_ns]
 
 
 def _identity(inputs: list[str], config: PrepareConfig, tokenizer_fingerprint: str) -> str:
-    """What makes two datasets the same: inputs, settings and vocabulary."""
-    blob = json.dumps({"inputs": inputs, "settings": config.to_dict(), "tokenizer": tokenizer_fingerprint},
-                      sort_keys=True)
+    """What makes two datasets the same: the input files, settings and vocabulary."""
+    settings = config.to_dict()
+    if config.decontam:  # the evaluation files are inputs too
+        evals = expand_inputs(config.decontam.eval_files)
+        settings["decontaminate"]["eval_files"] = [_file_identity(f) for f in evals]
+    blob = json.dumps({"inputs": [_file_identity(f) for f in inputs], "settings": settings,
+                       "tokenizer": tokenizer_fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
+
+
+def _is_leftover(name: str) -> bool:
+    """Files an interrupted run of ours may leave in OUT: the staging directory, temporary files,
+    shards that no manifest lists yet (or any more)."""
+    return name == STAGING or bool(SHARD_NAME.fullmatch(name) or TEMP_NAME.fullmatch(name))
 
 
 def _check_output(out: Path, identity: str, overwrite: bool) -> dict | None:
@@ -179,15 +230,25 @@ def _check_output(out: Path, identity: str, overwrite: bool) -> dict | None:
             old = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (OSError, ValueError):
             old = {}
+        if not isinstance(old, dict):
+            old = {}
         if old.get("fingerprint") != identity and not overwrite:
             raise DataError(f"{out}: already holds a different prepared dataset; pass --overwrite to "
                             f"replace it, or choose another output directory")
         return old
-    others = [p.name for p in out.iterdir() if p.name != STAGING]
+    others = sorted(p.name for p in out.iterdir() if not _is_leftover(p.name))
     if others and not overwrite:
         raise DataError(f"{out}: not empty and not a prepared dataset (holds {others[0]!r}); pass "
                         f"--overwrite to write into it anyway, or choose an empty directory")
     return None
+
+
+def _all_cores() -> int:
+    """The cores this process may run on (a container's or taskset's share, not the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
 
 
 def _versions() -> dict:
@@ -214,8 +275,9 @@ def prepare(
     """Prepare a training dataset; returns its manifest (as written to OUT/manifest.json, plus
     "seconds", the run's duration).
 
-    `tokenizer`: "gpt2" or a tokenizer directory. `workers`: tokenization processes (default: all
-    cores; 0 runs everything in this process, which gives the same output).
+    `tokenizer`: "gpt2" or a tokenizer directory. `workers`: tokenization processes (default: one
+    per core this process may run on; 0 runs everything in this process, which gives the same
+    output). `command`: recorded in the manifest as the command that made it.
     """
     if not 0.0 <= config.val_fraction < 1.0:
         raise DataError(f"validation fraction must lie in [0, 1), got {config.val_fraction}")
@@ -231,40 +293,52 @@ def prepare(
     evals = None
     if config.decontam and config.decontam.eval_files:
         evals = EvalNgrams.from_files(config.decontam.eval_files, config.decontam.ngram, config.read)
-    workers = (os.cpu_count() or 1) if workers is None else workers
+    workers = _all_cores() if workers is None else workers
 
     staging = out / STAGING
-    if staging.exists():
-        shutil.rmtree(staging)  # an interrupted run's leftovers: only ever our own partial shards
-    staging.mkdir(parents=True)
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)  # an interrupted run's leftovers: only ever our own partial shards
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise DataError(f"{out}: cannot create the output directory ({e.strerror or e}); check the path "
+                        f"and permissions, or choose another output directory") from None
     dtype = token_dtype(tok.vocab_size)
     writers = {s: ShardWriter(staging, s, dtype, config.shard_tokens) for s in ("train", "val")}
     stats = SourceStats()
     dropped: Counter[str] = Counter()
+    changed = {"control_characters": 0, "normalization": 0}
     kept = {"train": 0, "val": 0}
     contaminated_kept = 0
+    contaminated: list[str] = []  # origins of the documents dropped (or, with "report", kept) as such
     dedup = Deduplicator(config.exact_dedup, config.near_dedup is not None)
     threshold = int(config.val_fraction * 2**64)
     start = time.perf_counter()
     try:
         initargs = (tokenizer_id, config, evals.hashes if evals else None, evals.n if evals else 8)
         results = _ordered_results(_batches(iter_documents(files, config.read, stats)), workers, initargs)
-        for reasons, digests, bands, matches, lengths, tokens in results:
-            offsets = np.concatenate(([0], np.cumsum(lengths)))
-            j = 0
-            for reason, digest, keys, hits in zip(reasons, digests, bands, matches):
+        for origins, r in results:
+            changed["control_characters"] += r.stripped
+            changed["normalization"] += r.normalized
+            for reason, origin in zip(r.reasons, origins):
+                if reason is not None:
+                    dropped[reason] += 1
+                    if reason == "contaminated" and len(contaminated) < _MAX_LISTED:
+                        contaminated.append(origin)
+            # The documents that passed the filters, de-duplicated in order (kept[j] is r.tokens' j-th).
+            passed = [i for i, reason in enumerate(r.reasons) if reason is None]
+            verdicts = dedup.check_batch([r.digests[i] for i in passed], [r.bands[i] for i in passed])
+            offsets = np.concatenate(([0], np.cumsum(r.lengths)))
+            for j, (i, reason) in enumerate(zip(passed, verdicts)):
                 if reason is not None:
                     dropped[reason] += 1
                     continue
-                doc_tokens = tokens[offsets[j]:offsets[j + 1]]
-                j += 1
-                reason = dedup.check(digest, keys)
-                if reason is not None:
-                    dropped[reason] += 1
-                    continue
-                contaminated_kept += hits > 0
-                split = "val" if int.from_bytes(digest[:8], "little") < threshold else "train"
-                writers[split].write_document(doc_tokens)
+                if r.matches[i]:
+                    contaminated_kept += 1
+                    if len(contaminated) < _MAX_LISTED:
+                        contaminated.append(origins[i])
+                split = "val" if int.from_bytes(r.digests[i][:8], "little") < threshold else "train"
+                writers[split].write_document(r.tokens[offsets[j]:offsets[j + 1]])
                 kept[split] += 1
             if progress is not None:
                 progress({"documents": stats.documents, "bytes": stats.bytes_read,
@@ -292,12 +366,16 @@ def prepare(
         "documents": {"read": stats.documents, "kept": kept["train"] + kept["val"], "dropped": sum(dropped.values()),
                       "train": kept["train"], "val": kept["val"]},
         "filters": {"dropped": dict(sorted(dropped.items())),
+                    "changed": changed,  # documents each cleaning step changed (without dropping them)
                     "contaminated_kept": contaminated_kept if config.decontam else None,
+                    # where contaminated documents came from (file:line, file#index), the first
+                    # _MAX_LISTED: those dropped, or with action "report" those kept
+                    "contaminated_documents": contaminated if config.decontam else None,
                     "eval_ngrams": len(evals) if evals else None},
         "sources": stats.to_dict(),
         "inputs": files,
         "settings": config.to_dict(),
-        "command": command,  # the process's argv, as run
+        "command": command,  # as run: `gpt2 prepare ...`, or what was passed to the CLI's main()
         "arguments": arguments,  # the CLI's parsed options, when run from it
         "versions": _versions(),
     }
@@ -305,16 +383,41 @@ def prepare(
     return manifest | {"seconds": seconds}  # not in the file, which stays identical across runs
 
 
+def _listed_shards(manifest: dict | None) -> set[str]:
+    """The shard file names a manifest lists (tolerating a damaged one)."""
+    names: set[str] = set()
+    try:
+        for split in (manifest or {}).get("splits", {}).values():
+            names.update(Path(entry["file"]).name for entry in split["shards"])
+    except (AttributeError, KeyError, TypeError):
+        pass
+    return names
+
+
 def _publish(staging: Path, out: Path, old: dict | None, manifest: dict) -> None:
-    """Replace the old dataset (if any) by the staged one; the manifest goes last."""
-    (out / MANIFEST).unlink(missing_ok=True)  # from here until the end, OUT is visibly incomplete
-    if old:
-        for split in old.get("splits", {}).values():
-            for entry in split.get("shards", []):
-                name = Path(entry.get("file", "")).name
-                if name:
-                    (out / name).unlink(missing_ok=True)
-    for path in sorted(staging.iterdir()):
-        os.replace(path, out / path.name)
-    write_json_atomic(out / MANIFEST, manifest)
-    staging.rmdir()
+    """Replace the old dataset (if any) by the staged one so that a kill at any point leaves OUT
+    holding one of the two whole, and the next run able to finish the job:
+
+    1. the new shards move in beside the old ones (a name carries the shard's content hash, so
+       none replaces a shard of the old dataset with other bytes): the old manifest still holds;
+    2. the new manifest replaces the old in one rename: the commit point;
+    3. what the new manifest does not list goes: the old dataset's shards, leftovers of
+       interrupted runs, the staging directory.
+    """
+    keep = _listed_shards(manifest)
+    try:
+        for name in sorted(keep):
+            os.replace(staging / name, out / name)
+        fsync_dir(out)  # the shards are in place before the manifest that lists them
+        write_json_atomic(out / MANIFEST, manifest)
+        stale = _listed_shards(old) - keep
+        for path in sorted(out.iterdir()):
+            if path.name in keep or path.name == MANIFEST:
+                continue
+            if path.name == STAGING:
+                shutil.rmtree(path)
+            elif path.name in stale or _is_leftover(path.name):
+                path.unlink()
+        fsync_dir(out)
+    except OSError as e:
+        raise output_error(e.filename or out, e) from None

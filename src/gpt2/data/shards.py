@@ -11,6 +11,10 @@ A shard is a 32-byte header followed by the tokens, little-endian:
 
 so `np.memmap(path, dtype, offset=32, shape=(count,))` reads it without copying. A shard is
 written under a temporary name and renamed when complete, so a visible shard is never partial.
+Its name, `{split}-{index:05d}-{sha256[:16]}.bin`, carries its content hash: a new dataset's
+shards never take the name of an old one's with other bytes, which lets `prepare` put them next to
+the old dataset before switching the manifest (see prepare.py). Readers trust only the shards the
+manifest lists.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +37,25 @@ HEADER = struct.Struct("<8sIIQQ")
 HEADER_SIZE = HEADER.size  # 32
 MANIFEST = "manifest.json"
 FORMAT = "gpt2-token-shards"
+SHARD_NAME = re.compile(r"[a-z]+-\d{5}-[0-9a-f]{16}\.bin")
+TEMP_NAME = re.compile(r"\.[a-z]+-\d{5}\.bin\.tmp|\." + re.escape(MANIFEST) + r"\.tmp")
+
+
+def output_error(path: str | os.PathLike, e: OSError) -> DataError:
+    """The one-line error for a failed write (disk full, permissions, a path that is a file)."""
+    return DataError(f"{path}: cannot write ({e.strerror or e}); check free space and permissions, "
+                     f"or choose another output directory")
+
+
+def fsync_dir(path: str | os.PathLike) -> None:
+    """Make the renames and deletions in directory `path` durable (a no-op off POSIX)."""
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -76,10 +100,11 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 
 class ShardWriter:
-    """Writes one split's token stream as fixed-size shards: `{prefix}-{index:05d}.bin`.
+    """Writes one split's token stream as fixed-size shards: `{prefix}-{index:05d}-{sha256[:16]}.bin`.
 
     Tokens are streamed to a temporary file (memory stays at one document); each shard is
-    fsynced and renamed into place when full. Documents may span two shards.
+    fsynced and renamed into place when full. Documents may span two shards. A failed write
+    (disk full) raises DataError naming the file.
     """
 
     def __init__(self, directory: str | os.PathLike, prefix: str, dtype: np.dtype, shard_tokens: int) -> None:
@@ -92,15 +117,19 @@ class ShardWriter:
         self._count = self._docs = 0
 
     def _open(self) -> None:
-        name = f"{self.prefix}-{len(self.shards):05d}.bin"
-        self._path = self.directory / name
-        self._tmp = self.directory / f".{name}.tmp"
-        self._file = open(self._tmp, "wb")
+        self._tmp = self.directory / f".{self.prefix}-{len(self.shards):05d}.bin.tmp"
+        try:
+            self._file = open(self._tmp, "wb")
+        except OSError as e:
+            raise output_error(self._tmp, e) from None
         self._write(HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, 0, 0))
         self._count = self._docs = 0
 
     def _write(self, data: bytes | memoryview) -> None:
-        self._file.write(data)
+        try:
+            self._file.write(data)
+        except OSError as e:
+            raise output_error(self._tmp, e) from None
 
     def write_document(self, tokens: np.ndarray) -> None:
         """Append one document's tokens (already ending with the end-of-text token)."""
@@ -121,34 +150,50 @@ class ShardWriter:
     def _close(self) -> None:
         f = self._file
         header = HEADER.pack(MAGIC, VERSION, self.dtype.itemsize, self._count, self._docs)
-        f.seek(0)
-        f.write(header)
-        f.flush()
-        os.fsync(f.fileno())
-        f.close()
-        self._file = None
-        os.replace(self._tmp, self._path)
-        self.shards.append({"file": self._path.name, "tokens": self._count, "documents": self._docs,
-                            "sha256": sha256_file(self._path)})
+        try:
+            f.seek(0)
+            f.write(header)
+            f.flush()
+            os.fsync(f.fileno())
+            f.close()
+            self._file = None
+            digest = sha256_file(self._tmp)
+            path = self.directory / f"{self.prefix}-{len(self.shards):05d}-{digest[:16]}.bin"
+            os.replace(self._tmp, path)
+        except OSError as e:
+            raise output_error(self._tmp, e) from None
+        self.shards.append({"file": path.name, "tokens": self._count, "documents": self._docs,
+                            "sha256": digest})
 
     def finish(self) -> list[dict]:
         """Close the last, partly filled shard; returns every shard's manifest entry."""
         if self._file is not None and self._count:
             self._close()
-        elif self._file is not None:
-            self._file.close()
-            self._tmp.unlink(missing_ok=True)
-            self._file = None
+        else:
+            self.abort()
+        try:
+            fsync_dir(self.directory)
+        except OSError as e:
+            raise output_error(self.directory, e) from None
         return self.shards
 
     def abort(self) -> None:
+        """Drop the shard being written (closing may fail again on a full disk: that is ignored)."""
         if self._file is not None:
-            self._file.close()
-            self._tmp.unlink(missing_ok=True)
+            try:
+                self._file.close()
+            except OSError:
+                pass
             self._file = None
+            try:
+                self._tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the caller removes the whole staging directory anyway
 
 
 def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
+    """Write `path` whole or not at all: a temporary file, fsynced, renamed over it, then the
+    directory fsynced so that the rename survives a power cut."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
@@ -157,6 +202,7 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
+    fsync_dir(path.parent)
 
 
 class Dataset:

@@ -5,10 +5,13 @@ Parquet (with the optional `pyarrow`), directories (recursively, in sorted order
 reproducible), any of these compressed with gzip, bz2, xz or zstd (by suffix), and Hugging Face
 datasets named `hf:NAME[:CONFIG]` (with the optional `datasets` library, streamed).
 
-Bad input never stops a run silently or crashes it with a traceback: undecodable bytes are replaced
-(U+FFFD) and counted, empty files and skipped lines are counted, and every count lands in the
-`SourceStats` that `prepare` writes into the manifest. `strict=True` turns a skipped line or an
-unreadable file into a DataError instead.
+Bad input never stops a run silently or crashes it with a traceback: undecodable bytes and lone
+surrogates (JSON escapes such as "\\ud83d" without their pair, common in scraped text, which no
+later stage could encode) are replaced with U+FFFD and counted; empty files, skipped lines and
+unreadable files (I/O errors, truncated or corrupt compression, corrupt Parquet, a Hugging Face
+stream that fails midway) are counted; every count lands in the `SourceStats` that `prepare`
+writes into the manifest. `strict=True` turns a skipped line or an unreadable file into a
+DataError instead.
 """
 
 from __future__ import annotations
@@ -20,6 +23,9 @@ import io
 import json
 import lzma
 import os
+import re
+import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +40,7 @@ PARQUET_SUFFIXES = (".parquet",)
 TEXT_SUFFIXES = (".txt", ".text", ".md")
 _CHUNK = 1 << 20
 _MAX_EXAMPLES = 20  # problems listed by name in the report; the rest are only counted
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class Document(NamedTuple):
@@ -49,7 +56,8 @@ class SourceStats:
     documents: int = 0
     bytes_read: int = 0
     empty_files: int = 0
-    replaced_bytes: int = 0
+    replaced_bytes: int = 0  # undecodable bytes
+    replaced_surrogates: int = 0  # lone surrogate code points
     files_with_replacements: int = 0
     skipped_lines: dict[str, int] = field(default_factory=dict)  # reason -> count
     unreadable: int = 0
@@ -65,10 +73,28 @@ class SourceStats:
         self.skipped_lines[reason] = self.skipped_lines.get(reason, 0) + 1
         self.note(f"{where}: {reason}; skipped")
 
+    def without_surrogates(self, text: str) -> str:
+        """`text` with each lone surrogate replaced by U+FFFD (counted): it cannot be encoded, so
+        hashing, tokenizing or writing it would fail later."""
+        text, n = _SURROGATE.subn("\ufffd", text)
+        self.replaced_surrogates += n
+        return text
+
+    def unreadable_source(self, where: str, error: BaseException, strict: bool) -> None:
+        if isinstance(error, OSError):
+            reason = error.strerror or str(error)
+        else:  # a library's own class: its name says what went wrong (ZstdError, ArrowInvalid, ...)
+            reason = f"{type(error).__name__}: {error}"
+        if strict:
+            raise DataError(f"{where}: cannot be read ({reason}); fix or remove it") from None
+        self.unreadable += 1
+        self.note(f"{where}: cannot be read ({reason}); skipped (documents read before the fault are kept)")
+
     def to_dict(self) -> dict:
         return {
             "files": self.files, "documents": self.documents, "bytes_read": self.bytes_read,
             "empty_files": self.empty_files, "replaced_bytes": self.replaced_bytes,
+            "replaced_surrogates": self.replaced_surrogates,
             "files_with_replacements": self.files_with_replacements,
             "skipped_lines": dict(sorted(self.skipped_lines.items())),
             "unreadable_files": self.unreadable, "examples": list(self.examples),
@@ -164,17 +190,29 @@ def open_binary(path: str | os.PathLike) -> BinaryIO:
     return open(path, "rb")
 
 
+def _is_read_error(e: Exception) -> bool:
+    """Whether `e` says the file itself is unreadable: I/O, truncation, corrupt compression or Parquet."""
+    if isinstance(e, (OSError, EOFError, lzma.LZMAError, zlib.error)):
+        return True
+    # The optional readers' own error classes (not OSErrors), looked up only once they are loaded.
+    for module, name in (("zstandard", "ZstdError"), ("pyarrow", "ArrowException")):
+        cls = getattr(sys.modules.get(module), name, None)
+        if cls is not None and isinstance(e, cls):
+            return True
+    return False
+
+
 def iter_documents(inputs: Iterable[str | os.PathLike], options: ReadOptions = ReadOptions(),
                    stats: SourceStats | None = None) -> Iterator[Document]:
     """Every document of every input, in order, streamed (memory stays bounded by one document)."""
     stats = stats if stats is not None else SourceStats()
     for item in expand_inputs(inputs):
-        if item.startswith("hf:"):
-            yield from _hf_documents(item, options, stats)
-            continue
-        stats.files += 1
-        before = _COUNTER.count
+        before = _COUNTER.count, stats.replaced_surrogates
         try:
+            if item.startswith("hf:"):
+                yield from _hf_documents(item, options, stats)
+                continue
+            stats.files += 1
             kind = _kind(Path(item))
             if kind == "jsonl":
                 yield from _jsonl_documents(item, options, stats)
@@ -182,17 +220,19 @@ def iter_documents(inputs: Iterable[str | os.PathLike], options: ReadOptions = R
                 yield from _parquet_documents(item, options, stats)
             else:
                 yield from _text_documents(item, options, stats)
-        except (OSError, EOFError, lzma.LZMAError) as e:  # unreadable, truncated or not compressed
-            if options.strict:
-                raise DataError(f"{item}: cannot be read ({e}); fix or remove it") from None
-            stats.unreadable += 1
-            stats.note(f"{item}: cannot be read ({e}); skipped")
+        except Exception as e:
+            if isinstance(e, DataError) or not _is_read_error(e):
+                raise
+            stats.unreadable_source(item, e, options.strict)
         finally:
-            replaced = _COUNTER.count - before
-            if replaced:
-                stats.replaced_bytes += replaced
+            replaced = _COUNTER.count - before[0]
+            surrogates = stats.replaced_surrogates - before[1]
+            stats.replaced_bytes += replaced
+            if replaced or surrogates:
                 stats.files_with_replacements += 1
-                stats.note(f"{item}: {replaced} undecodable byte(s) replaced with U+FFFD")
+                what = [f"{replaced} undecodable byte(s)"] * bool(replaced) + \
+                    [f"{surrogates} lone surrogate(s)"] * bool(surrogates)
+                stats.note(f"{item}: {' and '.join(what)} replaced with U+FFFD")
 
 
 def _read_chunks(path: str, stats: SourceStats) -> Iterator[str]:
@@ -267,6 +307,8 @@ def _jsonl_documents(path: str, options: ReadOptions, stats: SourceStats) -> Ite
             if not isinstance(value, str):
                 stats.skip_line(f'"{key}" is not a string', where, options.strict)
                 continue
+            if b"\\ud" in line or b"\\uD" in line:  # only a \uXXXX escape can make a lone surrogate
+                value = stats.without_surrogates(value)
             stats.documents += 1
             yield Document(value, where)
     if lines == 0:
@@ -276,6 +318,7 @@ def _jsonl_documents(path: str, options: ReadOptions, stats: SourceStats) -> Ite
 
 def _parquet_documents(path: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:
     try:
+        import pyarrow as pa
         import pyarrow.parquet as pq
     except ImportError:
         raise DataError(f"{path}: reading Parquet needs pyarrow (pip install 'gpt2[data]')") from None
@@ -290,14 +333,22 @@ def _parquet_documents(path: str, options: ReadOptions, stats: SourceStats) -> I
     stats.bytes_read += os.path.getsize(path)
     row = 0
     for batch in pf.iter_batches(columns=[key], batch_size=1024):
-        for value in batch.column(0).to_pylist():
+        column = batch.column(0)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            # As bytes (a zero-copy cast): invalid UTF-8 is replaced and counted, not an error.
+            column = column.cast(pa.large_binary())
+        for value in column.to_pylist():
             where = f"{path}#{row}"
             row += 1
-            if not isinstance(value, str):
+            if not isinstance(value, bytes):
                 stats.skip_line(f'"{key}" is not a string', where, options.strict)
                 continue
+            try:
+                text = value.decode("utf-8")
+            except UnicodeDecodeError:
+                text = value.decode("utf-8", errors=_COUNTER.name)
             stats.documents += 1
-            yield Document(value, where)
+            yield Document(text, where)
     if row == 0:
         stats.empty_files += 1
         stats.note(f"{path}: empty file")
@@ -310,15 +361,24 @@ def _hf_documents(spec: str, options: ReadOptions, stats: SourceStats) -> Iterat
     except ImportError:
         raise DataError(f"{spec}: Hugging Face datasets need the datasets package (pip install 'gpt2[data]')") from None
     try:
-        ds = datasets.load_dataset(name, config or None, split="train", streaming=True)
+        records = iter(datasets.load_dataset(name, config or None, split="train", streaming=True))
     except Exception as e:  # offline, unknown name, gated: the library raises many kinds
         raise DataError(f"{spec}: cannot open the Hugging Face dataset ({type(e).__name__}: {e})") from None
     key = options.text_field
-    for index, record in enumerate(ds):
-        value = record.get(key)
+    index = 0
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            return
+        except Exception as e:  # the network, a corrupt shard: the library raises many kinds;
+            # as an OSError it counts as an unreadable input (or stops the run with strict).
+            raise OSError(f"the stream failed at record {index} ({type(e).__name__}: {e})") from None
+        value = record.get(key) if isinstance(record, dict) else None
         where = f"{spec}#{index}"
+        index += 1
         if not isinstance(value, str):
             stats.skip_line(f'no string "{key}" field (choose another with --text-field)', where, options.strict)
             continue
         stats.documents += 1
-        yield Document(value, where)
+        yield Document(stats.without_surrogates(value), where)

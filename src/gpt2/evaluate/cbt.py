@@ -51,7 +51,13 @@ def read_cbt(path: Path) -> list[dict]:
     return docs
 
 
+def _strings(xs: object) -> bool:
+    return isinstance(xs, list) and all(isinstance(x, str) for x in xs)
+
+
 def _check(doc: dict, where: str) -> None:
+    if not (_strings(doc["sentences"]) and _strings(doc["options"]) and isinstance(doc["question"], str)):
+        raise EvalDataError(f"{where}: sentences and options must be lists of strings, question a string")
     if BLANK not in doc["question"]:
         raise EvalDataError(f"{where}: the question has no {BLANK} blank")
     if doc["answer"] not in doc["options"]:

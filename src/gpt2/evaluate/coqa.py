@@ -86,7 +86,7 @@ def _run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
     for conv in docs:
         prompts.extend(prompts_for(conv))
         golds.extend(conv["answers"])
-    outs = generate(ctx, prompts, max_new_tokens=ctx.settings["max_new_tokens"], stop=["\n"])
+    outs = generate(ctx, prompts, max_new_tokens=ctx.settings["max_new_tokens"], stop=["\n"], desc="coqa")
     f1 = [coqa_f1(o.strip(), g) for o, g in zip(outs, golds)]
     return [Metric("f1", mean(f1), mean_stderr(f1), len(f1))]
 

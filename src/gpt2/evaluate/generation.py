@@ -1,12 +1,14 @@
 """Text generation for the generation tasks (CoQA, summarization, translation, QA), on top
 of gpt2.sampling.generate: prompts that do not fit n_ctx - max_new_tokens are cut from the
-left (the oldest text goes), and generations are cut at the first stop string."""
+left (the oldest text goes), and generations are cut at the first stop string. A progress bar
+counts prompts, as the scorer's counts requests."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 from .registry import EvalContext
+from .scoring import progress_bar
 
 
 def fit_prompt(ctx: EvalContext, prompt: str, max_new_tokens: int, keep: str = "left") -> str:
@@ -28,28 +30,43 @@ def generate(
     top_k: int | None = None,
     stop: Sequence[str] = (),
     seed: int = 0,
+    desc: str = "generating",
 ) -> list[str]:
     """Continuations of prompts (greedy when temperature is 0), each cut at the first stop string."""
-    from ..sampling import generate as _generate
-
     prompts = [fit_prompt(ctx, p, max_new_tokens) for p in prompts]
     outs: list[str] = []
     bs = ctx.scorer.batch_size
-    for i in range(0, len(prompts), bs):
-        batch = list(prompts[i : i + bs])
-        kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed + i)
-        if top_k is not None:
-            kw["top_k"] = top_k
-        if stop:
-            kw["stop"] = list(stop)
-        texts = _generate(ctx.model, ctx.tokenizer, batch, **kw)
-        if isinstance(texts, str):
-            texts = [texts]
-        for t in texts:
-            t = getattr(t, "text", t)
-            for s in stop:
-                j = t.find(s)
-                if j >= 0:
-                    t = t[:j]
-            outs.append(t)
+    bar = progress_bar(len(prompts), desc, ctx.progress)
+    try:
+        for i in range(0, len(prompts), bs):
+            outs.extend(_generate_batch(ctx, prompts[i : i + bs], max_new_tokens, temperature, top_k,
+                                        stop, seed + i))
+            if bar is not None:
+                bar.update(min(bs, len(prompts) - i))
+    finally:
+        if bar is not None:
+            bar.close()
+    return outs
+
+
+def _generate_batch(ctx: EvalContext, batch: list[str], max_new_tokens: int, temperature: float,
+                    top_k: int | None, stop: Sequence[str], seed: int) -> list[str]:
+    from ..sampling import generate as _generate
+
+    kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
+    if top_k is not None:
+        kw["top_k"] = top_k
+    if stop:
+        kw["stop"] = list(stop)
+    texts = _generate(ctx.model, ctx.tokenizer, batch, **kw)
+    if isinstance(texts, str):
+        texts = [texts]
+    outs = []
+    for t in texts:
+        t = getattr(t, "text", t)
+        for s in stop:
+            j = t.find(s)
+            if j >= 0:
+                t = t[:j]
+        outs.append(t)
     return outs

@@ -8,7 +8,8 @@
     f1_score, exact_match  token-overlap F1 and exact match of normalized answers (CoQA, SQuAD)
     rouge                  ROUGE-1/2/L F-measures through Google's `rouge-score`
     bleu                   corpus BLEU through `sacrebleu`
-    split_sentences        a rule-based sentence splitter (for "the first 3 generated sentences")
+    split_sentences        a rule-based sentence splitter; first_sentences: the first n of them
+                           (summaries keep 3 generated sentences, translations 1)
 """
 
 from __future__ import annotations
@@ -155,3 +156,8 @@ def split_sentences(text: str) -> list[str]:
             start = m.end()
         out.append(para[start:].strip())
     return [s for s in out if s]
+
+
+def first_sentences(text: str, n: int) -> str:
+    """The first n sentences of text (split_sentences), joined by single spaces."""
+    return " ".join(split_sentences(text)[:n])

@@ -8,11 +8,17 @@ scores), and normalize the summed negative log-likelihood by the dataset's ORIGI
 
     ppl              exp(NLL / original tokens) — "perplexity per original token", as OpenAI
                      explained in openai/gpt-2 issue 78; the original tokens are the dataset's
-                     whitespace-separated tokens plus one end-of-line token per line (the
-                     <eos> of word-level language modelling)
-    bits_per_byte    NLL / ln 2 / original UTF-8 bytes (enwik8)
+                     whitespace-separated tokens plus one end-of-line token per line, the last
+                     line too when the file does not end in a newline (the <eos> that
+                     word-level language modelling appends to every line it reads)
+    bits_per_byte    NLL / ln 2 / original bytes (enwik8)
     bits_per_char    NLL / ln 2 / characters (text8)
     ppl_bpe          exp(NLL / BPE tokens), next to them
+
+enwik8 and text8 are scored byte for byte: the file's bytes are decoded as UTF-8, and a byte
+that is not valid UTF-8 (none expected; cutting a file inside a character makes some) is
+scored as its own byte token instead of being replaced, so the model scores exactly the bytes
+that bits_per_byte divides by; their number is reported as invalid_utf8_bytes.
 
 `wikitext` is lm-evaluation-harness's task of that name, kept number for number: documents
 scored separately, its (non-invertible) detokenizer, disjoint windows (stride = n_ctx), and
@@ -66,14 +72,45 @@ def _read_lines_file(path: Path) -> list[dict]:
 
 
 def _read_bytes_file(path: Path) -> list[dict]:
-    """enwik8 / text8: the file's bytes (decoded as UTF-8, invalid bytes replaced, but counted
-    as they are in the file)."""
-    raw = path.read_bytes()
-    return [{"page": raw.decode("utf-8", errors="replace"), "n_bytes": len(raw)}]
+    """enwik8 / text8: the file's bytes as text, each invalid UTF-8 byte kept as a lone
+    surrogate (errors="surrogateescape"), so that the text still holds every byte."""
+    return [{"page": path.read_bytes().decode("utf-8", errors="surrogateescape")}]
+
+
+_ESCAPED_BYTE = re.compile("[\udc80-\udcff]")  # an invalid byte under surrogateescape
+
+
+def _n_bytes(text: str) -> int:
+    return len(text.encode("utf-8", errors="surrogateescape"))
+
+
+def _n_lines(text: str) -> int:
+    """Lines as `for line in file` reads them: a last line without its newline counts."""
+    return text.count("\n") + (1 if text and not text.endswith("\n") else 0)
 
 
 def _count_original_tokens(text: str) -> int:
-    return len(text.split()) + text.count("\n")
+    return len(text.split()) + _n_lines(text)
+
+
+def _join(pages: list[str]) -> str:
+    """Documents as one stream, a newline after each that lacks one (no words glued together)."""
+    return "".join(p if p.endswith("\n") else p + "\n" for p in pages[:-1]) + pages[-1]
+
+
+def encode_exact(ctx: EvalContext, text: str) -> list[int]:
+    """Token ids whose bytes are exactly the text's: the BPE on each valid run, and each invalid
+    byte (a surrogateescape character) as its own byte token."""
+    ids: list[int] = []
+    start = 0
+    for m in _ESCAPED_BYTE.finditer(text):
+        if m.start() > start:
+            ids.extend(ctx.encode(text[start : m.start()]))
+        ids.append(ctx.tokenizer.encoding.encode_single_token(bytes([ord(m.group()) - 0xDC00])))
+        start = m.end()
+    if start < len(text):
+        ids.extend(ctx.encode(text[start:]))
+    return ids
 
 
 @dataclass(frozen=True)
@@ -91,20 +128,18 @@ class _Corpus:
 
 def _run_paper(corpus: _Corpus) -> Callable[[EvalContext, list[dict]], list[Metric]]:
     def run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
-        n_ctx = ctx.model.config.n_ctx
-        stride = ctx.settings["stride"] or n_ctx // 2
-        if not 1 <= stride <= n_ctx:
-            from ..errors import UsageError
-
-            raise UsageError(f"--stride must be in [1, {n_ctx}], got {stride}")
+        if ctx.settings["stride"] is None:  # checked to be in [1, n_ctx] otherwise
+            ctx.settings["stride"] = ctx.model.config.n_ctx // 2  # the report shows what ran
+        stride = ctx.settings["stride"]
         pages = [d["page"] for d in docs]
         if corpus.join and ctx.settings["join"]:
-            n_bytes = [sum(d.get("n_bytes", len(d["page"].encode())) for d in docs)]
-            pages = ["".join(pages)]
-        else:
-            n_bytes = [d.get("n_bytes", len(d["page"].encode())) for d in docs]
+            pages = [_join(pages)]
+        n_bytes = [_n_bytes(p) for p in pages]
         detok = [corpus.detokenize(p) if ctx.settings["detokenize"] else p for p in pages]
-        ids = _encode_all(ctx, detok)
+        if corpus.unit in ("byte", "char"):
+            ids = [encode_exact(ctx, t) for t in detok]
+        else:
+            ids = _encode_all(ctx, detok)
         scores = ctx.scorer.rolling(ids, stride=stride, desc=corpus.name)
         nll = [-s.logprob for s in scores]
         n_bpe = [s.n_tokens for s in scores]
@@ -121,6 +156,10 @@ def _run_paper(corpus: _Corpus) -> Callable[[EvalContext, list[dict]], list[Metr
         if corpus.unit != "byte":
             metrics.append(_bits("bits_per_byte", nll, n_bytes))
         metrics.append(_ppl("ppl_bpe", nll, n_bpe))
+        if corpus.unit in ("byte", "char"):
+            invalid = sum(len(_ESCAPED_BYTE.findall(p)) for p in pages)
+            metrics.append(Metric("invalid_utf8_bytes", float(invalid), None, sum(n_bytes),
+                                  higher_is_better=False))
         return metrics
 
     return run

@@ -38,7 +38,7 @@ def _run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
         raise UsageError(f"shots={k} leaves no examples to score among {len(docs)}")
     shots, rest = docs[:k], docs[k:]
     outs = generate(ctx, [prompt_for(shots, d["question"]) for d in rest],
-                    max_new_tokens=ctx.settings["max_new_tokens"], stop=["\n"])
+                    max_new_tokens=ctx.settings["max_new_tokens"], stop=["\n"], desc="nq_open")
     em = [exact_match(o.strip(), d["answer"]) for o, d in zip(outs, rest)]
     return [Metric("exact_match", mean(em), mean_stderr(em), len(rest))]
 

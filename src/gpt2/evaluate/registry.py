@@ -9,7 +9,8 @@ summarization.py, translation.py, qa.py). Each module calls `register(Task(...))
     read         read(path) -> docs, for the dataset's published file format
     hf           (path, config, split) of the Hugging Face dataset, when there is one
     from_hf      turns one Hugging Face record into a doc (default: the record itself)
-    defaults     the task's settings (stride, shots, ...), overridable from Python or the CLI
+    defaults     the task's settings (stride, shots, ...), overridable from Python or the CLI;
+                 every name must have a rule in _SETTING_RULES (its type and range)
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class EvalContext:
     model: Any  # gpt2.GPT2
     tokenizer: Any  # gpt2.Tokenizer: encode / decode / eot_token
     scorer: Any  # scoring.Scorer
-    settings: dict[str, Any]
+    settings: dict[str, Any]  # a task writes back the value it used for a defaulted one (stride)
     progress: bool = False
 
     def encode(self, text: str) -> list[int]:
@@ -240,6 +241,44 @@ def read_text(path: Path) -> str:
         raise EvalDataError(f"{path}: not UTF-8 text") from None
 
 
+# --------------------------------------------------------------------------- settings
+
+
+def _is_int(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _int_in(v: Any, lo: int, hi: int | None = None) -> bool:
+    return _is_int(v) and lo <= v and (hi is None or v <= hi)
+
+
+# name -> (is the value valid, given n_ctx or None when no model is loaded yet; what it must be).
+# `--set shots=x` arrives as the string "x": it must be refused, not run.
+_SETTING_RULES: dict[str, tuple[Callable[[Any, int | None], bool], Callable[[int | None], str]]] = {
+    "stride": (lambda v, n: v is None or _int_in(v, 1, n),
+               lambda n: f"an integer in [1, {n or 'n_ctx'}] (unset: n_ctx // 2)"),
+    "max_new_tokens": (lambda v, n: _int_in(v, 1, n - 1 if n else None),
+                       lambda n: f"an integer in [1, {n - 1 if n else 'n_ctx - 1'}] "
+                                 "(the prompt needs room in the context)"),
+    "shots": (lambda v, n: _int_in(v, 0), lambda n: "an integer >= 0"),
+    "top_k": (lambda v, n: _int_in(v, 0), lambda n: "an integer >= 0 (0: no top-k)"),
+    "sentences": (lambda v, n: _int_in(v, 1), lambda n: "a positive integer"),
+    "seed": (lambda v, n: _is_int(v), lambda n: "an integer"),
+    "detokenize": (lambda v, n: isinstance(v, bool), lambda n: "true or false"),
+    "join": (lambda v, n: isinstance(v, bool), lambda n: "true or false"),
+}
+_OWN_FLAGS = ("stride", "shots", "seed")  # settings with their own CLI option
+
+
+def check_settings(settings: dict[str, Any], n_ctx: int | None = None) -> None:
+    """Refuse a setting of the wrong type or range (n_ctx: the model's, once it is loaded)."""
+    for key, value in settings.items():
+        valid, want = _SETTING_RULES[key]
+        if not valid(value, n_ctx):
+            flag = f"--{key}" if key in _OWN_FLAGS else f"--set {key}"
+            raise UsageError(f"{flag} must be {want(n_ctx)}, got {value!r}")
+
+
 # --------------------------------------------------------------------------- the entry point
 
 
@@ -268,14 +307,17 @@ def evaluate(
     from .scoring import Scorer
 
     spec = get_task(task)
-    if limit is not None and (not isinstance(limit, int) or limit < 1):
+    if limit is not None and (not _is_int(limit) or limit < 1):
         raise UsageError(f"--limit must be a positive integer, got {limit!r}")
-    if not isinstance(batch_size, int) or batch_size < 1:
+    if not _is_int(batch_size) or batch_size < 1:
         raise UsageError(f"--batch-size must be a positive integer, got {batch_size!r}")
     unknown = sorted(set(settings) - set(spec.defaults))
     if unknown:
         allowed = ", ".join(spec.defaults) or "none"
         raise UsageError(f"task {task} has no setting {', '.join(unknown)} (its settings: {allowed})")
+    merged = dict(spec.defaults) | settings
+    # Before loading a model (a typo must not cost a download); the caller's settings first.
+    check_settings(settings | merged, model.config.n_ctx if isinstance(model, GPT2) else None)
 
     model_name = getattr(model, "name_or_path", None) or "GPT2 instance"
     if not isinstance(model, GPT2):
@@ -290,15 +332,15 @@ def evaluate(
     if tokenizer is None:
         tokenizer = _tokenizer_for(None)
     model.eval()
+    check_settings(settings | merged, model.config.n_ctx)
 
     docs, source, data_hash = load_docs(spec, data)
     if limit is not None:
         docs = docs[:limit]
-    merged = dict(spec.defaults) | settings
     scorer = Scorer(model, batch_size=batch_size, progress=progress, eot=tokenizer.eot_token)
     ctx = EvalContext(model=model, tokenizer=tokenizer, scorer=scorer, settings=merged, progress=progress)
     start = time.perf_counter()
-    metrics = spec.run(ctx, docs)
+    metrics = spec.run(ctx, docs)  # may write effective values of defaulted settings into merged
     seconds = time.perf_counter() - start
     return EvalResult(
         task=task,

@@ -2,7 +2,8 @@
 
 The JSON report is {"results": [one object per task], "gpt2_version": ...}; each task's
 object holds task, metrics (metric, value, stderr, n, higher_is_better), n, model, data,
-data_hash, settings, seconds and tokens_scored (see EvalResult.to_dict).
+data_hash, settings, seconds and tokens_scored (see EvalResult.to_dict). It is strict JSON:
+a value that is not a finite number (the standard error of a single example) is null.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from ..errors import UsageError
 from .registry import EvalResult
@@ -43,25 +45,59 @@ def format_table(results: Sequence[EvalResult]) -> str:
     return "\n".join(lines)
 
 
+def _finite(x: Any) -> Any:
+    """x with every NaN / infinity replaced by None (JSON has no such numbers)."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return None
+    if isinstance(x, dict):
+        return {k: _finite(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_finite(v) for v in x]
+    return x
+
+
 def report_dict(results: Sequence[EvalResult]) -> dict:
+    """The JSON report as a dict (non-finite numbers as None)."""
     from .. import __version__
 
-    return {"gpt2_version": __version__, "results": [r.to_dict() for r in results]}
+    return _finite({"gpt2_version": __version__, "results": [r.to_dict() for r in results]})
 
 
-def write_json(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> None:
-    """Write the JSON report atomically (a temporary file renamed into place)."""
+def check_json_path(path: str | os.PathLike[str]) -> Path:
+    """The report's path, refused with one line if it cannot be written: called before an
+    evaluation, so that a long run does not end in an unwritable path."""
     path = Path(path).expanduser()
     if path.is_dir():
         raise UsageError(f"--json {path}: a directory; give a file name")
     if not path.parent.exists():
         raise UsageError(f"--json {path}: no such directory {path.parent}")
-    text = json.dumps(report_dict(results), indent=2, allow_nan=True) + "\n"
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    if not path.parent.is_dir():
+        raise UsageError(f"--json {path}: {path.parent} is not a directory")
+    try:  # the report is written as a temporary file renamed into place: try exactly that
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise UsageError(f"--json {path}: cannot write in {path.parent} ({e.strerror}); "
+                         "choose a writable directory") from None
+    return path
+
+
+def write_json(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> None:
+    """Write the JSON report (strict JSON) atomically: a temporary file renamed into place."""
+    path = check_json_path(path)
+    text = json.dumps(report_dict(results), indent=2, allow_nan=False) + "\n"
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    except OSError as e:
+        raise UsageError(f"--json {path}: cannot write ({e.strerror})") from None
     try:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.replace(tmp, path)
+    except OSError as e:
+        os.unlink(tmp)
+        raise UsageError(f"--json {path}: cannot write ({e.strerror})") from None
     except BaseException:
         os.unlink(tmp)
         raise

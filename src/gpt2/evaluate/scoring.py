@@ -30,6 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from ..model import GPT2, KVCache
+from .registry import EvalDataError
 
 # Rows of the (positions x vocab) log-softmax computed at once; bounds memory at ~200 MB.
 _LOGIT_CHUNK = 512
@@ -115,10 +116,14 @@ class Scorer:
         prepared: list[tuple[list[int], list[int]]] = []
         for i, (ctx, cont) in enumerate(requests):
             ctx, cont = list(ctx), list(cont)
+            # Requests come from data files: these are data errors (one line in the CLI).
             if not cont:
-                raise ValueError(f"request {i}: empty continuation")
+                raise EvalDataError(f"{desc}: request {i} has an empty continuation (nothing to score); "
+                                    "check the example's text")
             if len(cont) > self.max_len:
-                raise ValueError(f"request {i}: continuation of {len(cont)} tokens > n_ctx={self.max_len}")
+                raise EvalDataError(
+                    f"{desc}: request {i} scores {len(cont)} tokens, more than the model's context "
+                    f"n_ctx={self.max_len}; shorten the example or use a model with a longer context")
             if not ctx:
                 ctx = [self.eot]
             if len(ctx) + len(cont) > self.max_len + 1:  # truncate from the left
@@ -132,7 +137,7 @@ class Scorer:
             else:
                 flat.extend(members)
 
-        bar = _progress(n, desc, self.progress)
+        bar = progress_bar(n, desc, self.progress)
         try:
             self._score_flat(prepared, flat, out, first_token_filter, bar)
             self._score_shared(prepared, shared, out, first_token_filter, bar)
@@ -170,7 +175,7 @@ class Scorer:
 
     def _loglikelihood_unshared(self, requests: list[tuple[list[int], list[int]]], desc: str) -> list[Score]:
         out: list[Score | None] = [None] * len(requests)
-        bar = _progress(len(requests), desc, self.progress)
+        bar = progress_bar(len(requests), desc, self.progress)
         try:
             self._score_flat(requests, list(range(len(requests))), out, None, bar)
         finally:
@@ -327,7 +332,8 @@ def _capture(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
         handle.remove()
 
 
-def _progress(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool):
+    """A tqdm bar on stderr counting `total` items (None when disabled): every task's bar."""
     if not enabled or total == 0:
         return None
     from tqdm.auto import tqdm

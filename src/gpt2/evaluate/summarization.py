@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import UsageError
 from .generation import generate
-from .metrics import mean, mean_stderr, rouge, split_sentences
+from .metrics import first_sentences, mean, mean_stderr, rouge
 from .registry import EvalContext, Metric, Task, read_jsonl, register
 
 HINT = "\nTL;DR:"
@@ -22,22 +23,20 @@ def _read(path: Path) -> list[dict]:
             for d in read_jsonl(path, required=["article", "highlights"])]
 
 
-def summary_of(generated: str, sentences: int = 3) -> str:
-    """The first `sentences` sentences of the generated text."""
-    return " ".join(split_sentences(generated)[:sentences])
-
-
 def _run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
     s = ctx.settings
     budget = ctx.model.config.n_ctx - s["max_new_tokens"] - len(ctx.encode(HINT))
+    if budget < 1:
+        raise UsageError(f"--set max_new_tokens={s['max_new_tokens']} leaves no room for the article "
+                         f"in n_ctx={ctx.model.config.n_ctx}; lower it")
     prompts = []
     for d in docs:
         ids = ctx.encode(d["article"])
         article = d["article"] if len(ids) <= budget else ctx.tokenizer.decode(ids[:budget])
         prompts.append(article + HINT)
     outs = generate(ctx, prompts, max_new_tokens=s["max_new_tokens"], temperature=1.0,
-                    top_k=s["top_k"], seed=s["seed"])
-    summaries = [summary_of(o, s["sentences"]) for o in outs]
+                    top_k=s["top_k"], seed=s["seed"], desc="cnn_dailymail")
+    summaries = [first_sentences(o, s["sentences"]) for o in outs]
     scores = rouge(summaries, [d["highlights"] for d in docs])
     n = len(docs)
     avg = [(a + b + c) / 3 for a, b, c in zip(scores["rouge1"], scores["rouge2"], scores["rougeL"])]

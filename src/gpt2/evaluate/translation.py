@@ -1,7 +1,8 @@
 """Translation, the paper's way (section 3.7): a context of example pairs
 "english sentence = french sentence" (one per line), then "source sentence =", greedy
-decoding, the first generated sentence (up to the first newline) as the translation; corpus
-BLEU through sacrebleu (its default 13a tokenization).
+decoding (stopped at the first newline), the first generated sentence as the translation (the
+sentence splitter summarization uses: metrics.first_sentences); corpus BLEU through sacrebleu
+(its default 13a tokenization).
 
 The first `shots` examples of the data are the context pairs and are not scored.
 Data: JSONL with "en" and "fr" (or the hub's {"translation": {"en": ..., "fr": ...}}).
@@ -13,7 +14,7 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .generation import generate
-from .metrics import bleu
+from .metrics import bleu, first_sentences
 from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, register
 
 
@@ -39,8 +40,9 @@ def _runner(src: str, tgt: str):
             raise UsageError(f"shots={k} leaves no examples to score among {len(docs)}")
         shots, rest = docs[:k], docs[k:]
         prompts = [prompt_for(shots, d[src], src, tgt) for d in rest]
-        outs = generate(ctx, prompts, max_new_tokens=ctx.settings["max_new_tokens"], stop=["\n"])
-        hyps = [o.strip() for o in outs]
+        outs = generate(ctx, prompts, max_new_tokens=ctx.settings["max_new_tokens"], stop=["\n"],
+                        desc=f"wmt14_{src}_{tgt}")
+        hyps = [first_sentences(o, 1) for o in outs]
         return [Metric("bleu", bleu(hyps, [d[tgt] for d in rest]), None, len(rest))]
 
     return run

@@ -25,9 +25,10 @@ def machine() -> str:
 
 
 def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                sync: Callable[[], None] = lambda: None) -> dict[str, list[float]]:
+                sync: Callable[[], None] = lambda: None, settle: int = 0) -> dict[str, list[float]]:
     """Time each function `repeats` times, alternating between them so that machine noise
-    falls on all of them alike; returns the seconds of every run."""
+    falls on all of them alike; returns the seconds of every run. `settle` untimed calls
+    precede each timed one, so that it does not inherit the previous function's state."""
     for fn in fns.values():
         for _ in range(warmup):
             fn()
@@ -35,6 +36,9 @@ def interleaved(fns: dict[str, Callable[[], object]], repeats: int, warmup: int 
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeats):
         for name, fn in fns.items():
+            for _ in range(settle):
+                fn()
+            sync()
             start = time.perf_counter()
             fn()
             sync()

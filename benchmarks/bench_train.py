@@ -78,7 +78,12 @@ def bench(preset: str, args) -> None:
         opt.zero_grad(set_to_none=True)
 
     sync = torch.cuda.synchronize if device_type == "cuda" else (lambda: None)
-    times = interleaved({name: (lambda n=name: step(n)) for name in models}, repeats=args.repeats, sync=sync)
+    # Contenders alternate, but each timed step follows an untimed step of the same contender:
+    # a step right after another contender's pays for that one's allocations (hundreds of MB of
+    # gradients and optimizer temporaries freed and re-faulted), which measured up to 25%
+    # depending only on the order in which the contenders run.
+    times = interleaved({name: (lambda n=name: step(n)) for name in models}, repeats=args.repeats,
+                        sync=sync, settle=1)
     tokens = args.batch * args.seq
     o = median(times["ours"])
     print(f"\n# training step, {preset}, {args.batch} x {args.seq} tokens, {args.dtype}, {args.device}")

@@ -82,3 +82,19 @@ def test_hf_config_is_read_by_transformers():
 def test_hf_variants_we_do_not_implement_are_refused(change, message):
     with pytest.raises(ConfigError, match=message):
         GPT2Config.from_hf_dict(GPT2Config().to_hf_dict() | change)
+
+
+def test_the_pipeline_and_tokenizer_start_without_torch():
+    """`gpt2 prepare` / `gpt2 tokenizer` and prepare's worker processes import these modules;
+    importing torch would cost them about a second each (benchmarks/RESULTS.md)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, gpt2, gpt2.data.prepare, gpt2.tokenizer, gpt2.cli.main; "
+            "gpt2.cli.main.build_parser(); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+    # ... and the lazily exported names still resolve.
+    import gpt2
+
+    assert gpt2.GPT2.__name__ == "GPT2" and callable(gpt2.generate) and gpt2.Tokenizer.__name__ == "Tokenizer"

@@ -11,11 +11,30 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
+from typing import TYPE_CHECKING
+
 from .config import GPT2Config
 from .errors import CheckpointError, ConfigError, GPT2Error, TokenizerError, UsageError
-from .model import GPT2, KVCache
-from .sampling import Sample, generate, stream
-from .tokenizer import Tokenizer
+
+if TYPE_CHECKING:
+    from .model import GPT2, KVCache
+    from .sampling import Sample, generate, stream
+    from .tokenizer import Tokenizer
+
+# The model and sampling import torch (about a second); the tokenizer and the data pipeline
+# (and their worker processes) do not need it, so these names load on first use.
+_LAZY = {"GPT2": "model", "KVCache": "model", "Sample": "sampling", "generate": "sampling",
+         "stream": "sampling", "Tokenizer": "tokenizer"}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "GPT2",

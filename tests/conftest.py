@@ -47,3 +47,12 @@ def hf_checkpoint(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("hf-gpt2-tiny")
     make_hf_model().save_pretrained(directory)
     return directory
+
+
+@pytest.fixture(scope="module")
+def one_thread():
+    """torch on one thread for the module's tests, then as it was."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

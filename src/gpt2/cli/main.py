@@ -38,14 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from ..errors import GPT2Error
 
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    if extra:
-        # `gpt2 train` takes overrides as section.key=value or --section.key=value; argparse
-        # would read the latter as unknown options. Anything else left over is an error.
-        if args.command == "train" and all(a.startswith("--") and "=" in a for a in extra):
-            args.overrides += extra
-        else:
-            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2

@@ -16,7 +16,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="Overrides use dotted keys, with or without a leading --: optim.lr=3e-4 --train.max_steps=100 run_dir=runs/x",
     )
     p.add_argument("config", metavar="CONFIG.toml", help="a recipe, e.g. configs/demo.toml")
-    p.add_argument("overrides", nargs="*", metavar="section.key=value", help="override config values")
+    # REMAINDER: every argument after the recipe is an override, --section.key=value included
+    # (argparse would otherwise take that form for an unknown option).
+    p.add_argument("overrides", nargs=argparse.REMAINDER, metavar="section.key=value",
+                   help="override config values")
     p.set_defaults(func=run)
 
 

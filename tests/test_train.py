@@ -281,3 +281,20 @@ def test_plot_of_a_directory_without_metrics_is_one_line(tmp_path, capsys):
 
     assert main(["plot", str(tmp_path)]) == 2
     assert "metrics.jsonl: no such file" in capsys.readouterr().err
+
+
+def test_validation_is_skipped_when_no_window_fits_in_a_shard(dataset, tmp_path):
+    """A window never spans two shards: a validation split of shards shorter than a window has
+    more tokens than the window, yet no window; training goes on without validation."""
+    from gpt2.data.shards import Dataset
+    from gpt2.train.data import TrainingData
+
+    small = tmp_path / "small-shards"
+    prepare([dataset.parent / "docs.jsonl"], small, tokenizer=str(dataset.parent / "tokenizer"),
+            config=PrepareConfig(near_dedup=None, val_fraction=0.1, shard_tokens=40), workers=0)
+    shards = Dataset(small).splits["val"]
+    longest = max(s["tokens"] for s in shards)
+    assert len(shards) > 1 and sum(s["tokens"] for s in shards) > longest
+    data = TrainingData(small)
+    assert data.val_loader(2, longest, rank=0, world_size=1) is None  # the old check built a loader that failed
+    assert data.val_loader(2, longest - 1, rank=0, world_size=1) is not None

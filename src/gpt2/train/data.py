@@ -21,7 +21,8 @@ class TrainingData:
                            rank=rank, world_size=world_size)
 
     def val_loader(self, batch_size: int, seq_len: int, rank: int, world_size: int) -> ValLoader | None:
-        """None when the dataset has no validation split (or it is shorter than one window)."""
-        if self.dataset.split_tokens("val") <= seq_len:
+        """None when the validation split holds no window of seq_len + 1 tokens (a window never
+        spans two shards), so training goes on without validation."""
+        if not any(shard["tokens"] > seq_len for shard in self.dataset.splits.get("val", [])):
             return None
         return ValLoader(self.dir, "val", batch_size=batch_size, n_ctx=seq_len, rank=rank, world_size=world_size)

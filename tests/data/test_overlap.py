@@ -66,3 +66,22 @@ def test_no_eval_files(tmp_path):
     (tmp_path / "t.txt").write_text("a b c", encoding="utf-8")
     with pytest.raises(DataError, match="no such file"):
         overlap([tmp_path / "t.txt"], [tmp_path / "missing.txt"])
+
+
+def test_skipped_inputs_are_reported_not_silent(tmp_path, capsys):
+    from gpt2.cli.main import main
+
+    train = tmp_path / "train.jsonl"
+    train.write_text('{"text": "one two three four five six seven eight nine"}\nnot json\n', encoding="utf-8")
+    evals = tmp_path / "eval.jsonl"
+    evals.write_text('{"text": "one two three four five six seven eight"}\n{"other": 1}\n', encoding="utf-8")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    report = overlap([train], [evals, empty])
+    assert report.evals[0].percent == 100.0
+    assert report.input_problems["train"]["skipped_lines"] == {"not valid JSON": 1}
+    assert sum(report.input_problems["eval"]["skipped_lines"].values()) == 1
+    assert report.input_problems["eval"]["empty_files"] == 1
+    assert main(["overlap", str(train), "--eval", str(evals)]) == 0
+    out = capsys.readouterr().out
+    assert "note: train inputs: 1 line(s) skipped" in out and "note: eval inputs: 1 line(s) skipped" in out

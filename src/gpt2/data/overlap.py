@@ -26,7 +26,7 @@ import numpy as np
 
 from .errors import DataError
 from .ngrams import ngram_hashes
-from .sources import ReadOptions, expand_inputs, iter_documents
+from .sources import ReadOptions, SourceStats, expand_inputs, iter_documents
 
 
 class NgramBloom:
@@ -108,6 +108,8 @@ class OverlapReport:
     false_positive_bound: float
     false_positive_estimate: float
     evals: list[EvalOverlap] = field(default_factory=list)
+    # "train" / "eval": files unreadable or empty, lines skipped, characters replaced (see _problems)
+    input_problems: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -129,6 +131,14 @@ class OverlapReport:
         for e in self.evals:
             lines.append(f"{e.path:<40} {e.ngrams:>9,} {e.present:>10,} {e.percent:>8.2f}%   "
                          f"({e.distinct_percent:.2f}%)")
+        for side, problems in self.input_problems.items():
+            counts = [f"{problems['unreadable_files']} unreadable file(s)" if problems["unreadable_files"] else "",
+                      f"{problems['empty_files']} empty file(s)" if problems["empty_files"] else "",
+                      f"{sum(problems['skipped_lines'].values())} line(s) skipped" if problems["skipped_lines"] else "",
+                      f"{problems['replaced_bytes']} undecodable byte(s) replaced" if problems["replaced_bytes"] else ""]
+            if any(counts):
+                lines.append(f"note: {side} inputs: {', '.join(c for c in counts if c)} "
+                             f"(e.g. {problems['examples'][0] if problems['examples'] else '-'})")
         return "\n".join(lines)
 
 
@@ -136,14 +146,15 @@ def _is_dataset(path: str | os.PathLike) -> bool:
     return (Path(path) / "manifest.json").is_file()
 
 
-def _training_texts(train: list[str], options: ReadOptions, splits: tuple[str, ...]) -> Iterator[str]:
+def _training_texts(train: list[str], options: ReadOptions, splits: tuple[str, ...],
+                    stats: SourceStats | None = None) -> Iterator[str]:
     for item in train:
         if _is_dataset(item):
             from .shards import iter_dataset_texts
 
             yield from iter_dataset_texts(item, splits)
         else:
-            yield from (doc.text for doc in iter_documents([item], options))
+            yield from (doc.text for doc in iter_documents([item], options, stats))
 
 
 def _capacity(train: list[str], options: ReadOptions, n: int, splits: tuple[str, ...]) -> int:
@@ -163,8 +174,9 @@ def _capacity(train: list[str], options: ReadOptions, n: int, splits: tuple[str,
 
 def build_bloom(train: Iterable[str | os.PathLike], n: int = 8, false_positive_rate: float = 1e-4,
                 options: ReadOptions = ReadOptions(), splits: tuple[str, ...] = ("train",),
-                capacity: int | None = None) -> tuple[NgramBloom, int]:
-    """A Bloom filter of every n-gram of the training data; returns it and the document count."""
+                capacity: int | None = None, stats: SourceStats | None = None) -> tuple[NgramBloom, int]:
+    """A Bloom filter of every n-gram of the training data; returns it and the document count.
+    `stats` collects what the readers skipped or replaced in raw training inputs."""
     sources = [os.fspath(t) for t in train]
     for s in sources:
         if not s.startswith("hf:") and not Path(s).exists():
@@ -172,11 +184,14 @@ def build_bloom(train: Iterable[str | os.PathLike], n: int = 8, false_positive_r
     cap = capacity if capacity is not None else _capacity(sources, options, n, splits)
     bloom = NgramBloom(cap, false_positive_rate)
     documents = 0
-    for text in _training_texts(sources, options, splits):
+    counted = SourceStats()
+    for text in _training_texts(sources, options, splits, counted):
         bloom.add(ngram_hashes(text, n))
         documents += 1
     if bloom.inserted > bloom.capacity:  # the token bound failed (an unusual tokenizer): size exactly
-        return build_bloom(sources, n, false_positive_rate, options, splits, capacity=bloom.inserted)
+        return build_bloom(sources, n, false_positive_rate, options, splits, capacity=bloom.inserted, stats=stats)
+    if stats is not None:  # this pass's counts (not a discarded pass's, above)
+        vars(stats).update(vars(counted))
     return bloom, documents
 
 
@@ -192,7 +207,8 @@ def overlap(train: Iterable[str | os.PathLike], evals: Iterable[str | os.PathLik
     eval_files = expand_inputs(evals)
     if not eval_files:
         raise DataError("no evaluation files given")
-    bloom, documents = build_bloom(train, n, false_positive_rate, options, splits)
+    train_stats, eval_stats = SourceStats(), SourceStats()
+    bloom, documents = build_bloom(train, n, false_positive_rate, options, splits, stats=train_stats)
     report = OverlapReport(
         n=n, train=train, train_documents=documents, train_ngrams=bloom.inserted,
         bloom_bits=bloom.bits, bloom_hashes=bloom.k, false_positive_target=false_positive_rate,
@@ -202,11 +218,19 @@ def overlap(train: Iterable[str | os.PathLike], evals: Iterable[str | os.PathLik
     for path in eval_files:
         total = present = 0
         distinct: dict[int, bool] = {}
-        for doc in iter_documents([path], options):
+        for doc in iter_documents([path], options, eval_stats):
             hashes = ngram_hashes(doc.text, n)
             hits = bloom.contains(hashes)
             total += hashes.size
             present += int(hits.sum())
             distinct.update(zip(hashes.tolist(), hits.tolist()))
         report.evals.append(EvalOverlap(path, total, present, len(distinct), sum(distinct.values())))
+    report.input_problems = {"train": _problems(train_stats), "eval": _problems(eval_stats)}
     return report
+
+
+def _problems(stats: SourceStats) -> dict:
+    """What the readers skipped or replaced (all zero for clean inputs), with a few examples."""
+    return {"unreadable_files": stats.unreadable, "empty_files": stats.empty_files,
+            "skipped_lines": dict(stats.skipped_lines), "replaced_bytes": stats.replaced_bytes,
+            "replaced_surrogates": stats.replaced_surrogates, "examples": list(stats.examples)}

@@ -8,7 +8,8 @@ of the bundled demo corpus: English-like, every document distinct. Measured in o
     shards) with de-duplication off, and with exact + MinHash near-duplicate removal on;
   * MinHash signatures: ours (numpy, whole matrix) vs datasketch.MinHash fed the same shingles.
 
-Issue target: prepare with dedup off >= 0.6x the all-core tiktoken rate.
+Issue target: prepare with dedup off >= 0.6x the raw tiktoken rate (the faster of one thread and
+all cores).
 --rss-gb N writes an N GB JSONL file and reports the peak RSS of prepare's whole process tree
 (target: under 2 GB for 5 GB of input).
 
@@ -122,8 +123,11 @@ def throughput(mb: float, tmp: Path) -> None:
     t = time.perf_counter()
     enc.encode_ordinary_batch(texts, num_threads=cores)
     batch = mbytes / (time.perf_counter() - t)
-    print(f"tiktoken encode_ordinary, 1 thread            {one:7.2f} MB/s")
-    print(f"tiktoken encode_ordinary_batch, {cores} threads    {batch:7.2f} MB/s   (the limit)")
+    # The limit is the faster of the two (on a busy 2-core machine the batch can lose to one thread).
+    one_label, batch_label = ("", "   (the limit)") if batch >= one else ("   (the limit)", "")
+    print(f"tiktoken encode_ordinary, 1 thread            {one:7.2f} MB/s{one_label}")
+    print(f"tiktoken encode_ordinary_batch, {cores} threads    {batch:7.2f} MB/s{batch_label}")
+    batch = max(one, batch)
 
     off = mbytes / run_prepare(src, tmp / "out", "--no-dedup")
     print(f"gpt2 prepare, dedup off (quality rules on)    {off:7.2f} MB/s   {off / batch:.2f}x the limit")

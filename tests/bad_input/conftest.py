@@ -1,0 +1,72 @@
+"""Shared assets for the bad-input table: small, real inputs that the rows break in one way each.
+
+Built once per session with the package's own commands, so a row differs from a working call
+only in the one thing it gets wrong.
+"""
+
+from __future__ import annotations
+
+import json
+import lzma
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+
+def _gpt2(*argv: str, cwd: Path) -> None:
+    subprocess.run([sys.executable, "-m", "gpt2.cli.main", *argv], cwd=cwd, check=True,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+
+
+@pytest.fixture(scope="session")
+def assets(tmp_path_factory) -> dict[str, Path]:
+    """Paths a row may name as {ckpt}, {text}, {textdir}, {jsonl}, {data}, {recipe}, {run}, {tokdir}."""
+    from gpt2.config import GPT2Config
+    from gpt2.data.corpus import corpus_path
+    from gpt2.model import GPT2
+    from gpt2.tokenizer import Tokenizer
+
+    root = tmp_path_factory.mktemp("bad-input-assets")
+    import torch
+
+    torch.manual_seed(0)
+    ckpt = root / "ckpt"  # a tiny GPT-2 with GPT-2's vocabulary, tokenizer files beside it
+    GPT2(GPT2Config.preset("gpt2-nano").replace(n_ctx=64)).save_pretrained(ckpt)
+    Tokenizer.from_pretrained("gpt2").save_pretrained(ckpt)
+
+    textdir = root / "textdir"  # 40 short documents from the bundled corpus
+    textdir.mkdir()
+    jsonl = root / "docs.jsonl"
+    with lzma.open(corpus_path("demo"), "rt", encoding="utf-8") as f, open(jsonl, "w") as out:
+        for i, line in enumerate(f):
+            if i == 40:
+                break
+            text = json.loads(line)["text"][:3000]
+            (textdir / f"doc{i:02d}.txt").write_text(text, encoding="utf-8")
+            out.write(json.dumps({"text": text}) + "\n")
+    text = root / "text.txt"
+    text.write_text((textdir / "doc00.txt").read_text(encoding="utf-8"), encoding="utf-8")
+
+    data = root / "data"
+    _gpt2("prepare", str(textdir), "-o", str(data), "--val-fraction", "0.2", "--workers", "0",
+          "--no-quality", "-q", cwd=root)
+
+    run = root / "run"  # a finished run directory's metrics, for `gpt2 plot`
+    run.mkdir()
+    with open(run / "metrics.jsonl", "w") as f:
+        for step in range(1, 6):
+            f.write(json.dumps({"step": step, "train_loss": 5.0 - step * 0.1, "lr": 1e-3}) + "\n")
+
+    recipe = root / "recipe.toml"  # a 2-step run on {data}; rows override run_dir under {tmp}
+    recipe.write_text(
+        'run_dir = "run"\n'
+        '[model]\npreset = "gpt2-nano"\nn_ctx = 64\n'
+        f'[data]\ndir = "{data}"\nseq_len = 32\n'
+        '[train]\nmax_steps = 2\nbatch_size = 2\nmicro_batch_size = 2\n'
+        '[eval]\ninterval = 0\nsamples = 0\n'
+        '[checkpoint]\ninterval = 0\n'
+    )
+    return {"root": root, "ckpt": ckpt, "text": text, "textdir": textdir, "jsonl": jsonl,
+            "data": data, "run": run, "recipe": recipe}

@@ -17,13 +17,14 @@ from .config import GPT2Config
 from .errors import CheckpointError, ConfigError, GPT2Error, TokenizerError, UsageError
 
 if TYPE_CHECKING:
+    from .loading import load
     from .model import GPT2, KVCache
     from .sampling import Sample, generate, stream
     from .tokenizer import Tokenizer
 
 # The model and sampling import torch (about a second); the tokenizer and the data pipeline
 # (and their worker processes) do not need it, so these names load on first use.
-_LAZY = {"GPT2": "model", "KVCache": "model", "Sample": "sampling", "generate": "sampling",
+_LAZY = {"load": "loading", "GPT2": "model", "KVCache": "model", "Sample": "sampling", "generate": "sampling",
          "stream": "sampling", "Tokenizer": "tokenizer"}
 
 
@@ -37,6 +38,7 @@ def __getattr__(name: str):
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
+    "load",
     "GPT2",
     "GPT2Config",
     "KVCache",

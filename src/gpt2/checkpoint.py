@@ -63,9 +63,20 @@ def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
 # --------------------------------------------------------------------------- locating a checkpoint
 
 
+# The small model trained on the bundled corpus, shipped in the package under the name "demo".
+DEMO_NAME = "demo"
+DEMO_MODEL_DIR = Path(__file__).resolve().parent / "assets" / "demo-model"
+
+
 def resolve_checkpoint(name_or_path: str | os.PathLike[str]) -> Path:
-    """A local checkpoint directory for a path or a hub name (downloading when a network exists)."""
+    """A local checkpoint directory for a path, "demo" (the bundled demo model) or a hub name
+    (downloading when a network exists). An existing path wins over a name."""
     path = Path(name_or_path).expanduser()
+    if str(name_or_path) == DEMO_NAME and not path.exists():
+        if not (DEMO_MODEL_DIR / CONFIG_FILE).is_file():
+            raise CheckpointError("demo: this installation has no bundled demo model; reinstall gpt2 "
+                                  "or pass a checkpoint directory or a hub name such as gpt2")
+        return DEMO_MODEL_DIR
     if path.exists():
         if not path.is_dir():
             raise CheckpointError(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpt2 import GPT2, CheckpointError, GPT2Config
+from gpt2 import GPT2, CheckpointError, GPT2Config, UsageError
 from gpt2.checkpoint import SAFETENSORS_FILE
 
 SHAPES = [
@@ -100,8 +100,22 @@ def test_dtype_and_device_arguments(hf_checkpoint):
     model = GPT2.from_pretrained(hf_checkpoint, device="cpu", dtype="bfloat16")
     assert {p.dtype for p in model.parameters()} == {torch.bfloat16}
     assert model.lm_head.weight is model.transformer.wte.weight
-    with pytest.raises(CheckpointError, match="unknown dtype 'float8'"):
+    with pytest.raises(UsageError, match="unknown dtype 'float8'; choose one of: float32, bfloat16, float16"):
         GPT2.from_pretrained(hf_checkpoint, dtype="float8")
+    with pytest.raises(UsageError, match="unknown dtype 'torch.int8'"):
+        GPT2.from_pretrained(hf_checkpoint, dtype=torch.int8)
+
+
+@pytest.mark.parametrize("device, message", [
+    ("banana", r"device 'banana' is not a device name; devices here: cpu"),
+    ("cuda:7", r"device 'cuda:7': .*devices here: cpu"),
+])
+def test_a_device_that_is_not_here_is_one_line_naming_those_that_are(hf_checkpoint, device, message):
+    if torch.cuda.is_available():
+        pytest.skip("the message lists this machine's devices")
+    with pytest.raises(UsageError, match=message) as e:
+        GPT2.from_pretrained(hf_checkpoint, device=device)
+    assert "\n" not in str(e.value)
 
 
 def test_hub_name_loads_from_the_hub_cache(tmp_path, monkeypatch, hf_checkpoint):
@@ -177,7 +191,7 @@ def test_no_weights_file(tmp_path, hf_checkpoint):
 def test_corrupt_safetensors(tmp_path, hf_checkpoint):
     d = copy_checkpoint(hf_checkpoint, tmp_path / "c")
     (d / SAFETENSORS_FILE).write_bytes(b"\x13\x00\x00\x00\x00\x00\x00\x00garbage-not-a-header")
-    with pytest.raises(CheckpointError, match="model.safetensors: corrupt or truncated safetensors"):
+    with pytest.raises(CheckpointError, match="model.safetensors: not a valid safetensors file"):
         GPT2.from_pretrained(d)
 
 
@@ -185,7 +199,29 @@ def test_truncated_safetensors(tmp_path, hf_checkpoint):
     d = copy_checkpoint(hf_checkpoint, tmp_path / "c")
     data = (d / SAFETENSORS_FILE).read_bytes()
     (d / SAFETENSORS_FILE).write_bytes(data[: len(data) // 2])
-    with pytest.raises(CheckpointError, match="model.safetensors: corrupt or truncated safetensors"):
+    with pytest.raises(CheckpointError, match=f"model.safetensors: truncated: its header describes "
+                                              f"{len(data):,} bytes but the file has {len(data) // 2:,}"):
+        GPT2.from_pretrained(d)
+    (d / SAFETENSORS_FILE).write_bytes(data + b"\0\0")
+    with pytest.raises(CheckpointError, match="not a valid safetensors file \\(2 bytes after the tensors\\)"):
+        GPT2.from_pretrained(d)
+    for junk in (b"", b"\x07", b"\xff" * 8 + b"{}", b"\x02\0\0\0\0\0\0\0[]"):
+        (d / SAFETENSORS_FILE).write_bytes(junk)
+        with pytest.raises(CheckpointError, match="model.safetensors: not a valid safetensors file"):
+            GPT2.from_pretrained(d)
+
+
+def test_headers_are_checked_before_tensor_data_is_read(tmp_path, hf_checkpoint, monkeypatch):
+    """inspect_checkpoint reads no tensor data; a disagreement is found from the header alone."""
+    import gpt2.checkpoint as ckpt
+
+    d = copy_checkpoint(hf_checkpoint, tmp_path / "c")
+    monkeypatch.setattr(ckpt, "_read_tensors", lambda path: pytest.fail("tensor data was read"))
+    config, files = ckpt.inspect_checkpoint(d)
+    assert config.n_layer == 2 and files == [d / SAFETENSORS_FILE]
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps(config | {"n_embd": 32}))
+    with pytest.raises(CheckpointError, match=r"wte.weight has shape \(50257, 64\) but config.json implies"):
         GPT2.from_pretrained(d)
 
 
@@ -203,8 +239,29 @@ def test_missing_layer_tensors(tmp_path, hf_checkpoint):
     config = json.loads((d / "config.json").read_text())
     config["n_layer"] = 3
     (d / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CheckpointError, match=r"missing tensors h\.2\."):
+    with pytest.raises(CheckpointError, match=r"config.json says n_layer=3 but the weights have 2 layers"):
         GPT2.from_pretrained(d)
+    config["n_layer"] = 10**12  # refused from the header, without building such a model
+    (d / "config.json").write_text(json.dumps(config))
+    with pytest.raises(CheckpointError, match=r"n_layer=1000000000000 but the weights have 2 layers"):
+        GPT2.from_pretrained(d)
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"n_head": 5}, r"n_embd \(64\) must be divisible by n_head \(5\)"),
+    ({"n_layer": -2}, r"n_layer must be a positive integer, got -2"),
+    ({"n_embd": "64"}, r"n_embd must be a positive integer, got '64'"),
+    ({"layer_norm_epsilon": float("nan")}, r"layer_norm_epsilon must be in \(0, 1\), got nan"),
+    ({"resid_pdrop": "high"}, r"resid_pdrop must be a number in \[0, 1\), got 'high'"),
+    ({"vocab_size": True}, r"vocab_size must be a positive integer, got True"),
+])
+def test_config_values_out_of_range_are_one_line(tmp_path, hf_checkpoint, change, message):
+    d = copy_checkpoint(hf_checkpoint, tmp_path / "c")
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps(config | change))
+    with pytest.raises(CheckpointError, match=message) as e:
+        GPT2.from_pretrained(d)
+    assert "config.json" in str(e.value) and "\n" not in str(e.value)
 
 
 class NotATensor:
@@ -215,8 +272,11 @@ def test_pickled_code_is_never_run(tmp_path, hf_checkpoint):
     d = copy_checkpoint(hf_checkpoint, tmp_path / "c")
     (d / SAFETENSORS_FILE).unlink()
     torch.save({"wte.weight": NotATensor()}, d / "pytorch_model.bin")
-    with pytest.raises(CheckpointError, match="pytorch_model.bin: refused"):
+    with pytest.raises(CheckpointError, match="pytorch_model.bin: refused: it holds a Python object "
+                                              r"\(.*NotATensor\) besides tensors") as e:
         GPT2.from_pretrained(d)
+    # One readable line, without torch's advice to load with weights_only=False.
+    assert "\n" not in str(e.value) and "weights_only" not in str(e.value)
 
 
 def test_failed_save_leaves_the_old_checkpoint_intact(tmp_path, monkeypatch):

@@ -22,6 +22,19 @@ def test_preset_parameter_counts_are_the_published_ones(name):
     assert model.num_parameters() == PUBLISHED[name]
 
 
+@pytest.mark.parametrize("config", [
+    GPT2Config.preset("gpt2"), GPT2Config.preset("gpt2-nano", bias=False),
+    GPT2Config(vocab_size=8192, n_ctx=256, n_embd=256, n_layer=6, n_head=8),
+])
+def test_config_counts_parameters_as_the_model_does(config):
+    with torch.device("meta"):
+        model = GPT2(config)
+    for exclude in (False, True):
+        assert config.num_parameters(exclude) == model.num_parameters(exclude)
+    state = {k: tuple(v.shape) for k, v in model.state_dict().items() if k != "lm_head.weight"}
+    assert config.tensor_shapes() == state and list(config.tensor_shapes()) == list(state)
+
+
 def test_presets_have_gpt2_vocabulary_and_context():
     for name in preset_names():
         config = GPT2Config.preset(name)
@@ -40,7 +53,9 @@ def test_preset_overrides():
 @pytest.mark.parametrize(
     "field, value",
     [("n_embd", 0), ("n_layer", -1), ("n_head", 0), ("vocab_size", 2.5), ("n_ctx", True),
-     ("dropout", 1.0), ("dropout", -0.1), ("layer_norm_epsilon", 0), ("bias", "yes")],
+     ("dropout", 1.0), ("dropout", -0.1), ("layer_norm_epsilon", 0), ("bias", "yes"),
+     ("dropout", float("nan")), ("layer_norm_epsilon", float("nan")), ("layer_norm_epsilon", float("inf")),
+     ("dropout", True), ("layer_norm_epsilon", "1e-5")],
 )
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError, match=field):
@@ -98,3 +113,11 @@ def test_the_pipeline_and_tokenizer_start_without_torch():
     import gpt2
 
     assert gpt2.GPT2.__name__ == "GPT2" and callable(gpt2.generate) and gpt2.Tokenizer.__name__ == "Tokenizer"
+
+
+@pytest.mark.parametrize("key", ["resid_pdrop", "embd_pdrop", "attn_pdrop"])
+@pytest.mark.parametrize("value", ["0.1", None, float("nan"), 1.5])
+def test_hf_dropouts_of_the_wrong_type_name_the_key(key, value):
+    """Mixed types used to escape as a TypeError from max()."""
+    with pytest.raises(ConfigError, match=rf"config.json: {key} must be a number in \[0, 1\)"):
+        GPT2Config.from_hf_dict(GPT2Config().to_hf_dict() | {key: value})

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import math
 
 import torch
 
 from gpt2 import GPT2, Tokenizer
-from gpt2.cli.generate import DEMO_MODEL
+from gpt2.checkpoint import DEMO_MODEL_DIR as DEMO_MODEL
 from gpt2.cli.main import main
 
 
@@ -33,3 +34,17 @@ def test_generate_uses_it_when_no_model_is_given(capsys):
     assert main(["generate", "ROMEO:", "--max-new-tokens", "24", "--seed", "1"]) == 0
     out = capsys.readouterr().out
     assert len(out.strip()) > 20
+    # ... and it has a name, "demo", everywhere a model is accepted.
+    assert main(["generate", "ROMEO:", "--max-new-tokens", "24", "--seed", "1", "--model", "demo"]) == 0
+    assert capsys.readouterr().out == out
+
+
+def test_it_is_named_demo(capsys):
+    import gpt2
+
+    assert main(["info", "demo", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["source"] == "demo" and info["config"]["vocab_size"] == 8192
+    assert info["parameters"] == GPT2.from_pretrained("demo").num_parameters() == 6_901_760
+    model, tok = gpt2.load("demo")
+    assert model.config.n_layer == 6 and tok.vocab_size == 8192

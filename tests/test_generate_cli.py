@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from gpt2 import GPT2
+from gpt2 import GPT2, UsageError
+from gpt2.cli.generate import separator
 from gpt2.cli.main import main
 from gpt2.sampling import generate
 from gpt2.tokenizer import Tokenizer
@@ -67,8 +68,10 @@ def test_json_lines(capsys, monkeypatch, model_dir, api):
     # The same seed prints the same samples again; in text mode too, sample by sample.
     assert run(capsys, monkeypatch, args)[1] == out
     code, text, err = run(capsys, monkeypatch, [a for a in args if a != "--json"])
-    assert text == "".join(s.text + "\n" for s in samples)
-    assert err.count("SAMPLE") == 3
+    # Several samples are separated on stdout by OpenAI's separator line, nothing on stderr.
+    assert text == "".join(f"{separator(i + 1)}\n{s.text}\n" for i, s in enumerate(samples))
+    assert separator(2) == "=" * 40 + " SAMPLE 2 " + "=" * 40
+    assert err == ""
 
 
 def test_stop_strings_and_unconditional(capsys, monkeypatch, model_dir, api):
@@ -97,19 +100,13 @@ def test_interactive_loop_until_eof(capsys, monkeypatch, model_dir, api):
 
 
 @pytest.mark.parametrize("args, stdin, message", [
-    (["x", "--temperature", "-1"], None, "temperature must be >= 0"),
-    (["x", "--top-p", "0"], None, "top_p must be in (0, 1]"),
-    (["x", "--top-p", "1.5"], None, "top_p must be in (0, 1]"),
-    (["x", "--top-k", "-1"], None, "top_k must be an integer >= 0"),
-    (["x", "--max-new-tokens", "0"], None, "max_new_tokens must be an integer >= 1"),
-    (["x", "--n-samples", "0"], None, "n_samples"),
     ([""], None, "empty prompt"),
     ([], None, "empty prompt"),
     (["-"], b"", "empty prompt"),
     (["-"], b"caf\xe9\n", "stdin is not UTF-8"),
     (["x", "--unconditional"], None, "--unconditional takes no PROMPT"),
-    (["x", "--device", "nonsense"], None, "not a device"),
-    (["x", "--dtype", "int3"], None, "unknown dtype"),
+    (["x", "--stop", ""], None, "--stop '': empty text"),
+    (["x", "--device", "nonsense"], None, "'nonsense' is not a device name; devices here: cpu"),
 ])
 def test_errors_are_one_line_and_exit_2(capsys, monkeypatch, model_dir, args, stdin, message):
     code, out, err = run(capsys, monkeypatch, [*args, "--model", str(model_dir)], stdin=stdin)
@@ -117,14 +114,60 @@ def test_errors_are_one_line_and_exit_2(capsys, monkeypatch, model_dir, args, st
     assert err.count("\n") == 1 and message in err and "Traceback" not in err
 
 
-def test_unknown_model_and_missing_model(capsys, monkeypatch, tmp_path):
+@pytest.mark.parametrize("option, value, message", [
+    ("--temperature", "-1", "must be at least 0"),
+    ("--temperature", "inf", "not a finite number"),
+    ("--top-p", "0", "must be in (0, 1]"),
+    ("--top-p", "nan", "not a finite number"),
+    ("--top-k", "-1", "out of range"),
+    ("--max-new-tokens", "0", "out of range"),
+    ("--max-new-tokens", "4e9", "not an integer"),
+    ("--max-new-tokens", "100000000000000000000", "out of range"),
+    ("--repetition-penalty", "0", "out of range"),
+    ("--n-samples", "1001", "out of range"),
+    ("--seed", "-1", "out of range"),
+    ("--seed", str(2**63), "out of range"),
+    ("--dtype", "int3", "invalid choice"),
+])
+def test_numbers_have_documented_ranges(capsys, option, value, message):
+    """argparse refuses them (one line, exit 2) before anything loads; the range is in --help."""
+    with pytest.raises(SystemExit) as e:
+        main(["generate", "x", option, value])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.count("\n") == 1 and option in err and message in err
+
+
+def test_cli_ranges_agree_with_sampling_options():
+    """One rule: every value the CLI's types accept SamplingOptions accepts, and the bounds
+    just outside are refused by both."""
+    import argparse
+
+    from gpt2.cli.main import build_parser
+    from gpt2.sampling import SamplingOptions
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    types = {a.dest: a.type for a in sub.choices["generate"]._actions if a.type is not None}
+    edges = {"max_new_tokens": (["1", "1000000"], ["0", "1000001"]),
+             "temperature": (["0", "1e300"], ["-1e-9", "inf"]),
+             "top_k": (["0", "1000000"], ["-1", "1000001"]),
+             "top_p": (["1e-9", "1"], ["0", "1.0000001"]),
+             "repetition_penalty": (["1e-300", "1e300"], ["0", "-1"]),
+             "n_samples": (["1", "1000"], ["0", "1001"]),
+             "seed": (["0", str(2**63 - 1)], ["-1", str(2**63)])}
+    for dest, (good, bad) in edges.items():
+        for text in good:
+            SamplingOptions(**{dest: types[dest](text)})
+        for text in bad:
+            with pytest.raises(argparse.ArgumentTypeError):
+                types[dest](text)
+            value = float(text) if "." in text or "e" in text or dest in ("temperature", "top_p") else int(text)
+            with pytest.raises(UsageError, match=dest):
+                SamplingOptions(**{dest: value})
+
+
+def test_unknown_model(capsys, monkeypatch, tmp_path):
     code, _, err = run(capsys, monkeypatch, ["x", "--model", str(tmp_path / "nope")])
     assert code == 2 and err.count("\n") == 1 and "nope" in err
-    from gpt2.cli.generate import DEMO_MODEL
-
-    if not (DEMO_MODEL / "config.json").is_file():
-        code, _, err = run(capsys, monkeypatch, ["x"])
-        assert code == 2 and err.count("\n") == 1 and "--model is required" in err
 
 
 def test_real_command_streams_and_warns_on_stderr(model_dir):
@@ -157,6 +200,83 @@ def test_interactive_ctrl_c_exits_cleanly(model_dir):
         byte = proc.stderr.read(1)
         assert byte, "the process ended before prompting"
         prompt += byte
-    proc.send_signal(signal.SIGINT)
+    proc.send_signal(signal.SIGINT)  # at the prompt: the session ends, as Ctrl-C does elsewhere
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0 and out == b"" and b"Traceback" not in err
+    assert proc.returncode == 130 and out == b"" and b"Traceback" not in err
+    assert err.decode().splitlines()[-1] == "gpt2 generate: interrupted"
+
+
+def test_interactive_ctrl_c_during_an_answer_returns_to_the_prompt(model_dir):
+    """Ctrl-C while an answer is written stops that answer only; the next prompt is served."""
+    import signal
+
+    env = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gpt2.cli.main", "generate", "--interactive",
+                             "--model", str(model_dir), "--max-new-tokens", "1000000", "--ignore-eot"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+
+    import threading
+
+    watchdog = threading.Timer(120, proc.kill)  # a hang fails the test instead of the run
+    watchdog.start()
+
+    def wait_for(text: bytes) -> None:
+        seen = b""
+        while not seen.endswith(text):
+            byte = proc.stderr.read(1)
+            assert byte, f"the process ended before {text!r}: {seen!r}"
+            seen += byte
+
+    wait_for(b">>> ")
+    proc.stdin.write(b"Once upon a time\n")
+    proc.stdin.flush()
+    wait_for(b"sliding the window")  # the context warning: the answer is being written
+    proc.send_signal(signal.SIGINT)
+    wait_for(b"(stopped)\n")
+    wait_for(b">>> ")  # back at the prompt
+    out, err = proc.communicate(b"", timeout=60)  # EOF at the prompt ends with 0
+    watchdog.cancel()
+    assert proc.returncode == 0 and out.endswith(b"\n") and len(out) > 10
+
+
+def test_interactive_on_a_terminal_has_line_editing(model_dir):
+    """On a terminal the prompt is read with readline: a left arrow moves the cursor, so
+    "hX", left, "i" is the prompt "hiX" (without readline it would hold the escape bytes)."""
+    import pty
+    import select
+    import threading
+
+    env = os.environ | {"OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "TERM": "xterm"}
+    master, slave = pty.openpty()
+    proc = subprocess.Popen([sys.executable, "-m", "gpt2.cli.main", "generate", "--interactive", "--json",
+                             "--model", str(model_dir), "--temperature", "0", "--max-new-tokens", "2"],
+                            stdin=slave, stdout=slave, stderr=subprocess.PIPE, env=env)
+    os.close(slave)
+    watchdog = threading.Timer(120, proc.kill)
+    watchdog.start()
+    seen = b""
+
+    def read_until(text: bytes, times: int = 1) -> None:
+        nonlocal seen
+        while seen.count(text) < times:
+            ready, _, _ = select.select([master], [], [], 1)
+            if ready:
+                try:
+                    seen += os.read(master, 4096)
+                except OSError:  # the process ended and closed the terminal
+                    break
+            assert proc.poll() is None or seen.count(text) >= times, f"ended before {text!r}: {seen!r}"
+
+    try:
+        read_until(b">>> ")  # the prompt is on the terminal
+        os.write(master, b"hX\x1b[Di\r")
+        read_until(b'"text"')
+        line = next(x for x in seen.decode(errors="replace").splitlines() if x.startswith("{"))
+        assert json.loads(line)["prompt_tokens"] == Tokenizer.from_pretrained("gpt2").encode("hiX")
+        read_until(b">>> ", times=2)  # the next prompt
+        os.write(master, b"\x04")  # Ctrl-D at the prompt: the session ends with 0
+        assert proc.wait(timeout=60) == 0
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        os.close(master)

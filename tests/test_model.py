@@ -132,3 +132,17 @@ def test_backward_reaches_every_parameter(model):
     _, loss = model(x, x)
     loss.backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
+
+
+@pytest.mark.parametrize("bad", [TINY.vocab_size, 10**6, -1])
+def test_an_id_outside_the_vocabulary_names_the_id_and_the_size(model, bad):
+    """Not the embedding's `IndexError: index out of range in self`."""
+    x = torch.tensor([[1, 2, bad, 3]])
+    with pytest.raises(ValueError, match=rf"token id {bad} is out of range: the vocabulary has 101 ids \(0 to 100\)"):
+        model(x)
+    cache = KVCache(TINY, 1)
+    model(torch.tensor([[1, 2]]), kv_cache=cache)
+    with pytest.raises(ValueError, match=f"token id {bad} "):  # the incremental path too
+        model(torch.tensor([[bad]]), kv_cache=cache)
+    with pytest.raises(TypeError, match="integer tensor"):
+        model(x.float())

@@ -278,8 +278,70 @@ def test_bad_options_and_prompts_are_usage_errors(model, tok):
                 dict(stop=[""]), dict(temperature=float("nan"))]:
         with pytest.raises(UsageError):
             generate(model, tok, "x", **bad)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("max_new_tokens", 4 * 10**9), ("max_new_tokens", 10**20), ("max_new_tokens", 1.0),
+    ("temperature", float("inf")), ("temperature", True), ("top_k", 10**7), ("top_p", float("nan")),
+    ("repetition_penalty", float("inf")), ("repetition_penalty", -1.0), ("n_samples", 1001),
+    ("seed", -1), ("seed", 2**63), ("seed", "7"), ("stop_token_ids", (-1,)),
+])
+def test_options_have_documented_ranges(field, value):
+    """The bounds the CLI's argparse types enforce (test_generate_cli checks that they agree)."""
+    with pytest.raises(UsageError, match=field) as e:
+        SamplingOptions(**{field: value})
+    assert "\n" not in str(e.value)
+
+
+def test_max_new_tokens_allocates_nothing_in_proportion(model, monkeypatch):
+    """4e9 tokens used to allocate two (B, 4e9) buffers up front (64 GB): buffers are now
+    bounded by the prompt and the context, however many tokens are asked for."""
+    from gpt2.config import MAX_NEW_TOKENS
+
+    sizes: list[int] = []
+    zeros = torch.zeros
+
+    def spy(*shape, **kw):
+        out = zeros(*shape, **kw)
+        sizes.append(out.numel())
+        return out
+
+    monkeypatch.setattr(torch, "zeros", spy)
+    steps = decode_tokens(model, [[1, 2, 3]], SamplingOptions(max_new_tokens=MAX_NEW_TOKENS, temperature=0))
+    for _ in range(3):
+        next(steps)
+    c = model.config
+    assert max(sizes) <= c.n_layer * c.n_head * c.n_ctx * c.head_dim  # the KV cache, the largest
+
+
+def test_tiny_temperature_or_penalty_never_gives_nan():
+    """logits / 1e-300 overflow to inf; the draw must still be the most likely token."""
+    from gpt2.sampling import choose_tokens
+
+    logits = torch.tensor([[2.0, 1.5, -1.0, 3.0]])
+    seen = torch.tensor([[True, True, True, True]])
+    for opts in (SamplingOptions(temperature=1e-300), SamplingOptions(temperature=1e-300, top_k=2),
+                 SamplingOptions(repetition_penalty=1e-300), SamplingOptions(temperature=1e300)):
+        g = [torch.Generator().manual_seed(0)]
+        tokens = {choose_tokens(logits, opts, seen, g).item() for _ in range(20)}
+        if opts.repetition_penalty == 1:  # (the penalty overflows every seen token alike)
+            assert tokens == {3} or opts.temperature == 1e300, (opts, tokens)
+        assert tokens <= {0, 1, 2, 3}, (opts, tokens)  # a NaN distribution gives out-of-range ids
+
+
+def test_rows_are_decoded_in_bounded_batches_with_the_same_samples(model, tok, monkeypatch):
+    import gpt2.sampling
+
+    kw = dict(max_new_tokens=6, top_k=40, seed=3, n_samples=3)
+    whole = generate(model, tok, ["Hello", "A longer prompt here"], **kw)
+    monkeypatch.setattr(gpt2.sampling, "MAX_BATCH_ROWS", 2)
+    parts = generate(model, tok, ["Hello", "A longer prompt here"], **kw)
+    assert [s.tokens for s in parts] == [s.tokens for s in whole]
+    assert [(s.prompt_index, s.sample_index) for s in parts] == [(i, j) for i in range(2) for j in range(3)]
     with pytest.raises(UsageError, match="empty prompt"):
         generate(model, tok, "")
+    with pytest.raises(UsageError, match=r"prompt token id 50257 is out of range: the vocabulary has 50257 ids"):
+        next(decode_tokens(model, [[1, 50257]], SamplingOptions(temperature=0)))
 
 
 # --------------------------------------------------------------------------- cache and context

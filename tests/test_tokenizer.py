@@ -282,12 +282,21 @@ def test_decode_takes_arrays_and_tensors(tok):
     assert tok.decode((i for i in ids)) == "Hello world"
 
 
-@pytest.mark.parametrize("bad", [[50257], [-1], [2**40], [15496, 99999], ["x"]])
+@pytest.mark.parametrize("bad", [[50257], [-1], [2**40], [15496, 99999]])
 def test_decode_rejects_unknown_ids(tok, bad):
-    with pytest.raises(TokenizerError, match="not in the vocabulary"):
+    # A ValueError (as for any bad argument) naming the id and the vocabulary's size.
+    message = rf"token id {bad[-1]} is not in the vocabulary of gpt2 \(50257 ids: 0..50256\)"
+    with pytest.raises(ValueError, match=message) as info:
         tok.decode(bad)
-    with pytest.raises(TokenizerError, match="not in the vocabulary"):
+    assert isinstance(info.value, TokenizerError)
+    with pytest.raises(ValueError, match=message):
         tok.stream_decoder().add(bad[-1])
+
+
+@pytest.mark.parametrize("bad", [["x"], [1.0], [None]])
+def test_decode_rejects_non_integers(tok, bad):
+    with pytest.raises(ValueError, match=r"token id .* is not an integer"):
+        tok.decode(bad)
 
 
 # --------------------------------------------------------------------------------- streaming
@@ -376,6 +385,41 @@ def test_save_leaves_other_files_alone_and_writes_no_config_json(tok, tmp_path):
     before = (tmp_path / "vocab.json").read_bytes()
     tok.save_pretrained(tmp_path)
     assert (tmp_path / "vocab.json").read_bytes() == before
+
+
+def test_save_is_all_or_nothing(tok, tmp_path, monkeypatch):
+    # A failure while writing the third file leaves neither files, temporary files nor the
+    # directories the save created; an earlier tokenizer in an existing directory stays whole.
+    import os
+
+    real_fsync, calls = os.fsync, []
+
+    def failing_fsync(fd):
+        calls.append(fd)
+        if len(calls) == 3:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(TokenizerError, match="No space left on device"):
+        tok.save_pretrained(tmp_path / "new" / "dir")
+    assert list(tmp_path.iterdir()) == []
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    small = Tokenizer({bytes([b]): b for b in range(256)}, name="bytes")
+    small.save_pretrained(tmp_path)
+    before = {p.name: p.read_bytes() for p in tmp_path.iterdir()}
+    calls.clear()
+    monkeypatch.setattr(os, "fsync", failing_fsync)
+    with pytest.raises(TokenizerError):
+        tok.save_pretrained(tmp_path)
+    assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_file_is_not_a_tokenizer_directory(tmp_path):
+    path = tmp_path / "notes.txt"
+    path.write_text("hi")
+    with pytest.raises(TokenizerError, match="notes.txt: a file, not a tokenizer directory"):
+        Tokenizer.from_pretrained(path)
 
 
 def test_pickle_round_trip(tok):
@@ -505,7 +549,7 @@ def test_cli_reads_stdin(capsys, monkeypatch):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["tokenizer", "decode", "99999"], "token id 99999 is not in the vocabulary"),
+    (["tokenizer", "decode", "99999"], "token id 99999 is not in the vocabulary of gpt2 (50257 ids"),
     (["tokenizer", "decode", "12x"], "IDS: '12x' is not a token id"),
     (["tokenizer", "encode", "hi", "--tokenizer", "no-such-tokenizer"], "no-such-tokenizer"),
 ])

@@ -14,12 +14,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gpt2 import Tokenizer, TokenizerError
+from gpt2 import GPT2Error, Tokenizer, TokenizerError
 from gpt2.cli.main import main
-from gpt2.tokenizer import EOT, _text_chunks, bytes_to_unicode
+from gpt2.tokenizer import EOT, MAX_VOCAB_SIZE, _pieces, bytes_to_unicode
 
 from test_tokenizer import TEXTS, mixed_document
 
@@ -101,7 +101,7 @@ def test_vocabulary_is_what_hf_bpetrainer_learns(trained, corpus):
     hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     trainer = trainers.BpeTrainer(vocab_size=VOCAB_SIZE - 1, min_frequency=2, show_progress=False,
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    hf.train_from_iterator(_text_chunks(corpus), trainer)
+    hf.train_from_iterator((p.read_bytes().decode("utf-8") for p in corpus), trainer)
     model = json.loads(hf.to_str())["model"]
     spell = bytes_to_unicode()
     ours = {"".join(spell[b] for b in token): i for token, i in trained.mergeable_ranks.items()}
@@ -162,11 +162,11 @@ def test_small_text_gives_fewer_ids(tmp_path):
 
 
 def test_chunks_cut_only_where_the_split_is_unchanged(trained, corpus):
-    # Training sees the files in pieces; encoding the pieces separately must equal encoding
+    # Training sees the documents in pieces; encoding the pieces separately must equal encoding
     # the whole, i.e. no cut ever falls inside a pre-tokenizer piece.
     for path in corpus:
         text = path.read_bytes().decode("utf-8")
-        chunks = list(_text_chunks([path], chunk_chars=2000))
+        chunks = list(_pieces(text, chunk_chars=2000))
         assert len(chunks) > 5 and "".join(chunks) == text
         assert [i for c in chunks for i in trained.encode(c)] == trained.encode(text)
 
@@ -176,31 +176,71 @@ def test_chunks_cut_only_where_the_split_is_unchanged(trained, corpus):
 PIECES = [" ", "  ", "\n", "\r\n", "\t", "a", "B", "'s", "1", ".", "é", "\u00a0", "\x1c", "\u3000"]
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=200, deadline=None)
 @given(parts=st.lists(st.sampled_from(PIECES), max_size=200), chunk_chars=st.integers(1, 40))
-def test_chunk_cuts_never_change_the_split(tmp_path_factory, parts, chunk_chars):
+def test_chunk_cuts_never_change_the_split(parts, chunk_chars):
     text = "".join(parts)
-    path = tmp_path_factory.mktemp("chunks") / "t.txt"
-    path.write_bytes(text.encode())
-    chunks = list(_text_chunks([path], chunk_chars=chunk_chars))
+    chunks = list(_pieces(text, chunk_chars=chunk_chars))
     assert "".join(chunks) == text
     gpt2 = Tokenizer.from_pretrained("gpt2")
     assert [i for c in chunks for i in gpt2.encode(c)] == gpt2.encode(text)
 
 
-@pytest.mark.parametrize("vocab_size", [256, 0, "1000"])
+@pytest.mark.parametrize("vocab_size", [256, 0, "1000", True, MAX_VOCAB_SIZE + 1, 99999999999999])
 def test_bad_vocab_size(corpus, vocab_size):
-    with pytest.raises(TokenizerError, match="vocab_size"):
+    # 99999999999999 used to reach HF's trainer, which aborted the process (exit 134).
+    with pytest.raises(TokenizerError, match=r"vocab_size must be an integer in \[257, 1,048,576\]"):
         Tokenizer.train(corpus, vocab_size)
 
 
+@pytest.mark.parametrize("min_frequency", [0, -1, 2.5, 10**12])
+def test_bad_min_frequency(corpus, min_frequency):
+    with pytest.raises(TokenizerError, match="min_frequency must be an integer"):
+        Tokenizer.train(corpus, 300, min_frequency=min_frequency)
+
+
 def test_missing_and_non_utf8_files(tmp_path):
-    with pytest.raises(TokenizerError, match="missing.txt: no such file"):
+    with pytest.raises(GPT2Error, match="missing.txt: no such file"):
         Tokenizer.train([tmp_path / "missing.txt"], 300)
+    # Read as `gpt2 prepare` reads it: undecodable bytes become U+FFFD and are counted.
+    from gpt2.data.sources import SourceStats
+
     bad = tmp_path / "latin1.txt"
     bad.write_bytes("café ".encode("latin-1") * 10)
-    with pytest.raises(TokenizerError, match="latin1.txt: not UTF-8"):
-        Tokenizer.train([bad], 300)
+    stats = SourceStats()
+    tok = Tokenizer.train([bad], 300, stats=stats)
+    assert stats.replaced_bytes == 10 and stats.documents == 1
+    assert tok.decode(tok.encode("caf\ufffd")) == "caf\ufffd"
+
+
+def test_reads_inputs_as_prepare_does(tmp_path):
+    # A .jsonl input is trained on its text field, not on the raw JSON; a directory recursively.
+    docs = [{"body": f"the quick brown fox number {i} jumps", "id": i} for i in range(50)]
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "docs.jsonl").write_text("\n".join(json.dumps(d) for d in docs))
+    tok = Tokenizer.train([tmp_path], 400, text_field="body")
+    merged = {t for t in tok.mergeable_ranks if len(t) > 1}
+    assert b" quick" in merged and b" jumps" in merged
+    assert not any(b'"' in t or b"body" in t or b"id" in t for t in merged)
+    # The text is exactly what the same documents give as plain text files.
+    for i, d in enumerate(docs):
+        (tmp_path / "plain" / f"{i:02d}.txt").parent.mkdir(exist_ok=True)
+        (tmp_path / "plain" / f"{i:02d}.txt").write_text(d["body"])
+    assert Tokenizer.train([tmp_path / "plain"], 400).fingerprint == tok.fingerprint
+
+
+def test_no_text_is_an_error_naming_the_field(tmp_path):
+    path = tmp_path / "docs.jsonl"
+    path.write_text('{"body": "x"}\n')
+    with pytest.raises(TokenizerError, match=r'no text to train on in .*docs.jsonl:1: no "text" field'):
+        Tokenizer.train([path], 300)
+
+
+def test_progress_is_called_and_ends_with_finished(corpus):
+    calls = []
+    Tokenizer.train(corpus, 300, progress=lambda s, chars, finished: calls.append((s.documents, chars, finished)))
+    assert calls[-1] == (3, sum(len(p.read_bytes().decode("utf-8")) for p in corpus), True)
+    assert not any(finished for *_, finished in calls[:-1]) and len(calls) > 3
 
 
 def test_training_without_tokenizers_installed(corpus, monkeypatch):
@@ -214,7 +254,6 @@ def test_cli_train_then_encode(corpus, tmp_path, capsys):
     assert main(["tokenizer", "train", *map(str, corpus), "--vocab-size", "600", "--output", str(out)]) == 0
     assert "trained 600 ids" in capsys.readouterr().out
     tok = Tokenizer.from_pretrained(out)
+    assert tok.fingerprint == Tokenizer.train(corpus, 600).fingerprint  # the child trained the same
     assert main(["tokenizer", "encode", "def main():", "--tokenizer", str(out), "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == tok.encode("def main():")
-    assert main(["tokenizer", "train", str(corpus[0]), "--vocab-size", "10", "--output", str(out)]) == 2
-    assert "vocab_size" in capsys.readouterr().err

@@ -108,14 +108,15 @@ def test_sigterm_writes_a_checkpoint_and_resume_is_exact(dataset, reference, tmp
     p.send_signal(signal.SIGTERM)
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
-    assert "SIGTERM" in err and "run the same command to resume" in err
+    assert "SIGTERM" in err and "run the same command to resume" in out
+    assert "run the same command to resume" in (tmp_path / "train.log").read_text()  # the log is kept
     stopped = max(losses(tmp_path))
     assert 2 <= stopped < 12, "the run ended before the signal arrived"
     assert (tmp_path / "checkpoints" / f"step-{stopped:07d}").is_dir()
     p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=12"))
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
-    assert f"resuming from" in err and f"(step {stopped})" in err
+    assert f"resuming from" in out and f"(step {stopped})" in out
     assert losses(tmp_path) == reference
 
 
@@ -145,9 +146,10 @@ def test_corrupt_checkpoint_falls_back_to_the_previous_one(dataset, reference, t
     weights.write_bytes(bytes(data))
     capfd.readouterr()
     train(config(dataset, tmp_path, "train.max_steps=12", "checkpoint.interval=4"))
-    err = capfd.readouterr().err
+    out, err = capfd.readouterr()
     assert "step-0000008 is corrupt (model.safetensors does not match its checksum)" in err
-    assert "(step 4)" in err
+    assert "warning: warning:" not in err and err.startswith("warning: checkpoint ")
+    assert "(step 4)" in out
     assert losses(tmp_path) == reference
 
 
@@ -231,8 +233,14 @@ def test_continued_training_starts_from_the_given_weights(dataset, tmp_path, hf_
 def test_dataset_errors_are_one_line(tmp_path):
     from gpt2 import GPT2Error
 
+    def run(data_dir):
+        train(load_config(None, ["data.dir=" + json.dumps(str(data_dir)), f"run_dir={json.dumps(str(tmp_path / 'r'))}"]))
+
     with pytest.raises(GPT2Error, match="no manifest.json"):
-        train(load_config(None, ["data.dir=" + json.dumps(str(tmp_path)), f"run_dir={json.dumps(str(tmp_path / 'r'))}"]))
+        run(tmp_path)
+    with pytest.raises(GPT2Error, match="nope: no such directory"):  # not "no manifest.json"
+        run(tmp_path / "nope")
+    assert not (tmp_path / "r").exists()
 
 
 def test_batch_size_must_split_into_micro_batches(dataset, tmp_path):
@@ -240,30 +248,60 @@ def test_batch_size_must_split_into_micro_batches(dataset, tmp_path):
         train(config(dataset, tmp_path, "train.batch_size=10"))
 
 
+# Evaluation with samples on: under FSDP every rank must take part in the sampling's forward
+# passes (they all-gather the sharded weights); rank 0 alone used to hang both ranks.
+WITH_EVAL = ("train.max_steps=6", "eval.interval=3", "eval.batches=2", "eval.samples=1", "eval.sample_tokens=4")
+
+
+def run_bounded(argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
+    """Run a command in its own process group; a hang fails the test (killing the whole group:
+    torchrun's workers hold the pipes) instead of blocking the suite."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, **kw)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        raise AssertionError(f"still running after {timeout} s (a hang); stderr: {err[-2000:]}") from None
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+
+def val_losses(run_dir: Path) -> dict[int, float]:
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["val_loss"] for r in records if "val_loss" in r}
+
+
 @pytest.fixture(scope="module")
-def one_process(dataset, tmp_path_factory) -> dict[int, float]:
+def one_process(dataset, tmp_path_factory) -> Path:
     run_dir = tmp_path_factory.mktemp("one-process")
-    p = cli("train", "/dev/null", *cli_overrides(dataset, run_dir, "train.max_steps=6"))
-    _, err = p.communicate(timeout=300)
-    assert p.returncode == 0, err
-    return losses(run_dir)
+    result = run_bounded([sys.executable, "-m", "gpt2.cli.main", "train", "/dev/null",
+                          *cli_overrides(dataset, run_dir, *WITH_EVAL)], timeout=300)
+    assert result.returncode == 0, result.stderr
+    return run_dir
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
 def test_two_processes_equal_one_process(dataset, one_process, tmp_path, strategy):
     """2 gloo processes (DDP, or FSDP2's fully_shard) with the same global batch follow the
-    1-process loss curve."""
+    1-process loss curve, evaluate the same validation windows (eval.batches is not per rank)
+    and draw samples without hanging."""
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    result = subprocess.run(
+    result = run_bounded(
         [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
          "-m", "gpt2.cli.main", "train", "/dev/null",
-         *cli_overrides(dataset, tmp_path, "train.max_steps=6", f"train.distributed={strategy}")],
-        capture_output=True, text=True, timeout=300, env=env)
+         *cli_overrides(dataset, tmp_path, *WITH_EVAL, f"train.distributed={strategy}")],
+        timeout=240, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "2 process(es)" in result.stderr
-    two = losses(tmp_path)
-    assert sorted(one_process) == sorted(two) == list(range(1, 7))
-    assert max(abs(one_process[s] - two[s]) for s in two) <= 1e-5, (one_process, two)
+    assert "2 process(es)" in result.stdout
+    one, two = losses(one_process), losses(tmp_path)
+    assert sorted(one) == sorted(two) == list(range(1, 7))
+    assert max(abs(one[s] - two[s]) for s in two) <= 1e-5, (one, two)
+    one_val, two_val = val_losses(one_process), val_losses(tmp_path)
+    assert sorted(one_val) == sorted(two_val) == [3, 6]
+    assert max(abs(one_val[s] - two_val[s]) for s in two_val) <= 1e-5, (one_val, two_val)
+    samples = [json.loads(line) for line in (tmp_path / "samples.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in samples] == [3, 6]  # written once, by rank 0
     assert (tmp_path / "checkpoints" / "step-0000006" / "model.safetensors").is_file()
 
 
@@ -298,3 +336,104 @@ def test_validation_is_skipped_when_no_window_fits_in_a_shard(dataset, tmp_path)
     data = TrainingData(small)
     assert data.val_loader(2, longest, rank=0, world_size=1) is None  # the old check built a loader that failed
     assert data.val_loader(2, longest - 1, rank=0, world_size=1) is not None
+
+
+# ----------------------------------------------------------------------------- inputs checked first
+
+
+@pytest.mark.parametrize("device, message", [
+    ("cuda", r"train.device 'cuda': CUDA is not available on this machine; devices here: cpu"),
+    ("banana", r"train.device 'banana' is not a device name; devices here: cpu"),
+])
+def test_a_device_that_does_not_exist_is_named(dataset, tmp_path, device, message):
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    from gpt2 import UsageError
+
+    with pytest.raises(UsageError, match=message):
+        train(config(dataset, tmp_path / "run", f"train.device={device}"))
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_run_dir_that_is_a_file_or_under_one_is_named(dataset, tmp_path):
+    from gpt2 import UsageError
+
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UsageError, match="a file, not a directory"):
+        train(config(dataset, tmp_path / "file"))
+    with pytest.raises(UsageError, match="file is a file, so the directory cannot be created"):
+        train(config(dataset, tmp_path / "file" / "run"))
+    assert (tmp_path / "file").read_text() == "x"
+
+
+# ----------------------------------------------------------------------------- output
+
+
+def test_training_survives_its_stdout_going_away(dataset, tmp_path):
+    """`gpt2 train ... | head -1`: the reader takes one line and leaves; training goes on to the
+    last step and its checkpoint, and the whole log is in the run directory."""
+    p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=30"))
+    first = p.stdout.readline()
+    p.stdout.close()  # what head does after its line
+    _, err = p.communicate(timeout=300)
+    assert first.startswith("starting:")
+    assert p.returncode == 0, err
+    assert "stdout was closed by its reader; going on without it" in err
+    assert (tmp_path / "checkpoints" / "step-0000030" / "model.safetensors").is_file()
+    assert "step 30/30" in (tmp_path / "train.log").read_text()
+
+
+def test_sigint_saves_and_exits_130(dataset, tmp_path):
+    p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=100000"))
+    metrics = tmp_path / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and metrics.read_text().count("\n") >= 2):
+        time.sleep(0.005)
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=120)
+    assert p.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "gpt2 train: interrupted"
+    assert "run the same command to resume" in out
+    stopped = max(losses(tmp_path))
+    assert (tmp_path / "checkpoints" / f"step-{stopped:07d}" / "checksums.json").is_file()
+
+
+def test_the_eta_is_measured_from_the_first_step(capsys):
+    from gpt2.train.metrics import Progress
+
+    progress = Progress(1000, start_step=0, log_interval=10)
+    progress.start -= 2.0  # the first step took 2 s
+    progress.update({"step": 1, "loss": 5.0, "lr": 1e-3, "tokens_per_s": 100.0})
+    line = capsys.readouterr().out
+    assert "ETA 33m1" in line, line  # 999 steps x 2 s, not the 0m00s of a rate from one instant
+
+
+def test_without_a_terminal_only_every_log_interval_steps_is_printed(capsys):
+    from gpt2.train.metrics import Progress
+
+    progress = Progress(12, start_step=0, log_interval=5)
+    for step in range(1, 13):
+        progress.update({"step": step, "loss": 5.0, "lr": 1e-3, "tokens_per_s": 100.0})
+    printed = [line.split(" |")[0] for line in capsys.readouterr().out.splitlines()]
+    assert printed == ["step 1/12", "step 5/12", "step 10/12", "step 12/12"]
+
+
+def test_validation_shows_progress(one_process):
+    log = (one_process / "train.log").read_text()
+    assert "step 3: validation on the first 8 windows ..." in log
+    assert "step 3: validation loss" in log
+
+
+def test_resuming_with_changed_settings(dataset, tmp_path, capsys):
+    train(config(dataset, tmp_path, "train.max_steps=2"))
+    saved = (tmp_path / "config.json").read_text()
+    with pytest.raises(TrainingError, match=r"changes optim.lr \(0.003 -> 0.001\), train.batch_size \(8 -> 16\).*"
+                                            r"train.allow_config_change=true"):
+        train(config(dataset, tmp_path, "train.max_steps=3", "optim.lr=1e-3", "train.batch_size=16"))
+    assert (tmp_path / "config.json").read_text() == saved  # a refused resume changes nothing
+    capsys.readouterr()
+    train(config(dataset, tmp_path, "train.max_steps=3", "log.interval=2"))  # harmless: noted only
+    assert "resuming with changed settings: train.max_steps 2 -> 3, log.interval 1 -> 2" in capsys.readouterr().out
+    train(config(dataset, tmp_path, "train.max_steps=4", "optim.lr=1e-3", "train.allow_config_change=true"))
+    assert "optim.lr 0.003 -> 0.001" in capsys.readouterr().out
+    assert max(losses(tmp_path)) == 4

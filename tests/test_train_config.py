@@ -47,10 +47,10 @@ def test_overrides(tmp_path):
         ('[data]\ndir = "d"\n', ["train.max_stepz=3"], "unknown key 'train.max_stepz'"),
         ('[data]\ndir = "d"\n', ["train.max_steps=ten"], "train.max_steps must be int, got 'ten'"),
         ('[data]\ndir = "d"\n', ["train.max_steps=1.5"], "train.max_steps must be int"),
-        ('[data]\ndir = "d"\n', ["optim.lr=-1"], "optim.lr must be positive"),
+        ('[data]\ndir = "d"\n', ["optim.lr=-1"], r"optim.lr must be in \(0, 10\], got -1"),
         ('[data]\ndir = "d"\n', ["train.dtype='fp8'"], "train.dtype must be one of"),
         ('[data]\ndir = "d"\n', ["train.compile=1"], "train.compile must be bool"),
-        ('[data]\ndir = "d"\n', ["checkpoint.keep_last=0"], "checkpoint.keep_last must be >= 1"),
+        ('[data]\ndir = "d"\n', ["checkpoint.keep_last=0"], r"checkpoint.keep_last must be in \[1, 1000000\], got 0"),
         ('[data]\ndir = "d"\n', ["lr"], "must look like section.key=value"),
         ("[train]\nmax_steps = 3\n", [], "data.dir is required"),
         ("[data\n", [], "invalid TOML"),
@@ -102,3 +102,31 @@ def test_cli_dashed_override_reaches_the_config(tmp_path, capsys):
     assert "got 'zz'" in capsys.readouterr().err
     assert main(["train", str(path), "not-an-override"]) == 2
     assert "must look like section.key=value" in capsys.readouterr().err
+
+
+def test_every_numeric_setting_has_a_documented_range():
+    from gpt2.train.config import numeric_ranges
+
+    ranges = numeric_ranges()
+    assert "optim.lr" in ranges and "train.seed" in ranges and "model.n_ctx" in ranges
+    assert not [key for key, r in ranges.items() if r is None]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "+inf", "1e400", "-1", "1e30"])
+def test_no_numeric_setting_takes_nan_infinity_or_out_of_range(tmp_path, value):
+    from gpt2.train.config import numeric_ranges
+
+    path = write(tmp_path, '[data]\ndir = "d"\n')
+    for key in numeric_ranges():
+        with pytest.raises(ConfigError, match=rf"{key} must be (in|int)"):
+            load_config(path, [f"{key}={value}"])
+
+
+def test_nan_in_a_recipe_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match=r"optim.eps must be in \(0, 1\], got nan"):
+        load_config(write(tmp_path, '[data]\ndir = "d"\n[optim]\neps = nan\n'))
+
+
+def test_decay_must_not_end_before_warmup(tmp_path):
+    with pytest.raises(ConfigError, match="optim.decay_steps .* must be >= optim.warmup_steps"):
+        load_config(write(tmp_path, '[data]\ndir = "d"\n'), ["optim.warmup_steps=10", "optim.decay_steps=5"])

@@ -27,7 +27,7 @@ from typing import IO, Any
 import torch
 
 from .config import HUB_ALIASES, GPT2Config, preset_names
-from .errors import CheckpointError, ConfigError
+from .errors import CheckpointError, ConfigError, UsageError
 from .model import GPT2
 
 CONFIG_FILE = "config.json"
@@ -51,12 +51,15 @@ _DTYPES = {
 }
 
 
+DTYPE_NAMES = ("float32", "bfloat16", "float16")
+
+
 def parse_dtype(dtype: torch.dtype | str | None) -> torch.dtype | None:
     """torch.float32 / "float32" / "fp32" / "bf16" / ... -> torch.dtype (None stays None)."""
-    if dtype is None or isinstance(dtype, torch.dtype):
+    if dtype is None or (isinstance(dtype, torch.dtype) and dtype in _DTYPES.values()):
         return dtype
-    if dtype not in _DTYPES:
-        raise CheckpointError(f"unknown dtype {dtype!r}; choose one of: float32, bfloat16, float16")
+    if not isinstance(dtype, str) or dtype not in _DTYPES:
+        raise UsageError(f"unknown dtype {str(dtype)!r}; choose one of: {', '.join(DTYPE_NAMES)}")
     return _DTYPES[dtype]
 
 
@@ -160,6 +163,56 @@ def load_config(directory: str | os.PathLike[str]) -> GPT2Config:
         raise CheckpointError(str(e)) from None
 
 
+# A header larger than this is not a GPT-2 checkpoint's (gpt2-xl's is about 60 KB).
+_MAX_HEADER_BYTES = 100 * 2**20
+
+
+def read_safetensors_header(path: Path) -> dict[str, tuple[int, ...]]:
+    """The tensor names and shapes of a safetensors file, from its header alone (no tensor data
+    is read). A file that is not safetensors, or is shorter or longer than its header says
+    (truncated, or with bytes appended), is a CheckpointError."""
+    def corrupt(why: str) -> CheckpointError:
+        return CheckpointError(f"{path}: not a valid safetensors file ({why}); re-download or re-save it")
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file (named by {SAFETENSORS_INDEX_FILE})")
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            prefix = f.read(8)
+            n = int.from_bytes(prefix, "little") if len(prefix) == 8 else -1
+            if n < 2 or n > min(size - 8, _MAX_HEADER_BYTES):
+                raise corrupt("no header" if n < 2 or n > _MAX_HEADER_BYTES else "truncated header")
+            header = json.loads(f.read(n).decode("utf-8"))
+    except OSError as e:
+        raise CheckpointError(f"{path}: cannot read ({e.strerror or e})") from None
+    except (ValueError, UnicodeDecodeError):
+        raise corrupt("its header is not JSON") from None
+    if not isinstance(header, dict):
+        raise corrupt("its header is not a JSON object")
+    shapes: dict[str, tuple[int, ...]] = {}
+    end = 0
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        try:
+            shape, (begin, stop) = info["shape"], info["data_offsets"]
+            ok = all(isinstance(d, int) and d >= 0 for d in (*shape, begin, stop)) and begin <= stop
+        except (TypeError, KeyError, ValueError):
+            ok = False
+        if not ok:
+            raise corrupt(f"bad entry for tensor {name!r}")
+        shapes[name] = tuple(shape)
+        end = max(end, stop)
+    expected = 8 + n + end
+    if size < expected:
+        raise CheckpointError(f"{path}: truncated: its header describes {expected:,} bytes but the file "
+                              f"has {size:,}; re-download or re-save it")
+    if size > expected:
+        raise corrupt(f"{size - expected:,} bytes after the tensors")
+    return shapes
+
+
 def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
@@ -174,9 +227,12 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
         # weights_only: tensors and plain containers only; never runs code from the file.
         state = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except pickle.UnpicklingError as e:
+        # torch's message advises weights_only=False, i.e. running the file's code: not quoted.
+        found = re.search(r"GLOBAL ([\w.]+)", str(e))
+        what = f" ({found.group(1)})" if found else ""
         raise CheckpointError(
-            f"{path}: refused: the file holds more than tensors ({str(e).splitlines()[0]}); "
-            "convert it to safetensors"
+            f"{path}: refused: it holds a Python object{what} besides tensors, and loading it could "
+            "run code; use a safetensors checkpoint instead"
         ) from None
     except Exception as e:
         raise CheckpointError(f"{path}: corrupt or truncated PyTorch file ({e})") from None
@@ -185,19 +241,77 @@ def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def _our_key(key: str, config: GPT2Config) -> tuple[str | None, bool]:
+    """This model's name for a Hugging Face GPT-2 tensor (None: not a parameter here), and
+    whether its layout is transposed (Conv1D)."""
+    name = key.removeprefix("transformer.")
+    if name.endswith(_IGNORED_SUFFIXES) or name == "lm_head.weight":  # mask buffers; tied head
+        return None, False
+    if not config.bias and (name.endswith(".bias") or name == "ln_f.bias"):
+        return None, False  # zeros written for transformers' sake by save_model
+    return "transformer." + name, name.endswith(_CONV1D_SUFFIXES)
+
+
 def hf_to_ours(tensors: dict[str, torch.Tensor], config: GPT2Config, source: str) -> dict[str, torch.Tensor]:
     """Map a Hugging Face GPT-2 state dict onto this model's parameter names and layouts."""
     state: dict[str, torch.Tensor] = {}
     for key, tensor in tensors.items():
-        name = key.removeprefix("transformer.")
-        if name.endswith(_IGNORED_SUFFIXES) or name == "lm_head.weight":  # mask buffers; tied head
-            continue
-        if not config.bias and (name.endswith(".bias") or name == "ln_f.bias"):
-            continue  # zeros written for transformers' sake by save_model
-        if name.endswith(_CONV1D_SUFFIXES):
-            tensor = tensor.t()
-        state["transformer." + name] = tensor
+        name, transposed = _our_key(key, config)
+        if name is not None:
+            state[name] = tensor.t() if transposed else tensor
     return state
+
+
+def check_shapes(shapes: dict[str, tuple[int, ...]], config: GPT2Config, source: str) -> None:
+    """The tensors of a checkpoint (Hugging Face names and shapes) must be exactly those the
+    config implies; else a CheckpointError naming the first disagreement."""
+    ours: dict[str, tuple[int, ...]] = {}
+    for key, shape in shapes.items():
+        name, transposed = _our_key(key, config)
+        if name is not None:
+            ours[name] = tuple(reversed(shape)) if transposed else tuple(shape)
+    # The layer count first: building a model of an absurd config.json to compare would be slow.
+    layers = {int(m.group(1)) for k in ours if (m := re.match(r"transformer\.h\.(\d+)\.", k))}
+    if len(layers) != config.n_layer or (layers and max(layers) != config.n_layer - 1):
+        found = f"{max(layers) + 1} layers" if layers and layers == set(range(max(layers) + 1)) else \
+            f"layers {_few([str(i) for i in sorted(layers)], 5)}" if layers else "no layers"
+        raise CheckpointError(f"{source}: config.json says n_layer={config.n_layer} but the weights "
+                              f"have {found}")
+    expected = config.tensor_shapes()
+    missing = sorted(expected.keys() - ours.keys())
+    unexpected = sorted(ours.keys() - expected.keys())
+    if missing:
+        raise CheckpointError(f"{source}: missing tensors {_few(missing)}")
+    if unexpected:
+        raise CheckpointError(f"{source}: unexpected tensors {_few(unexpected)}")
+    for key, shape in expected.items():
+        if ours[key] != shape:
+            raise CheckpointError(
+                f"{source}: tensor {key.removeprefix('transformer.')} has shape "
+                f"{ours[key]} but config.json implies {shape}"
+            )
+
+
+def inspect_checkpoint(directory: str | os.PathLike[str]) -> tuple[GPT2Config, list[Path]]:
+    """A checkpoint directory's config and weights files, checked against each other without
+    reading tensor data (safetensors headers only): missing weights, a corrupt or truncated
+    file, or tensors that disagree with config.json are a CheckpointError."""
+    directory = Path(directory)
+    config = load_config(directory)
+    files = weights_files(directory)
+    if not files:
+        raise CheckpointError(
+            f"{directory}: no weights file; expected {SAFETENSORS_FILE} (or {TORCH_FILE}) beside {CONFIG_FILE}"
+        )
+    shapes: dict[str, tuple[int, ...]] = {}
+    for f in files:
+        if f.suffix == ".safetensors":
+            shapes.update(read_safetensors_header(f))
+        else:  # pytorch_model.bin: memory-mapped, so only the shapes are touched
+            shapes.update({k: tuple(v.shape) for k, v in _read_tensors(f).items()})
+    source = str(files[0]) if len(files) == 1 else f"{directory} (sharded)"
+    check_shapes(shapes, config, source)
+    return config, files
 
 
 def load_model(
@@ -206,35 +320,19 @@ def load_model(
     dtype: torch.dtype | str | None = None,
 ) -> GPT2:
     """GPT2.from_pretrained: see there. dtype None keeps float32."""
+    from .devices import parse_device
+
+    # The arguments first, then the files' headers, and only then the tensor data.
+    device = None if device is None else parse_device(device, "device")
+    target_dtype = parse_dtype(dtype) or torch.float32
     directory = resolve_checkpoint(name_or_path)
-    config = load_config(directory)
-    files = weights_files(directory)
-    if not files:
-        raise CheckpointError(
-            f"{directory}: no weights file; expected {SAFETENSORS_FILE} (or {TORCH_FILE})"
-        )
+    config, files = inspect_checkpoint(directory)
     tensors: dict[str, torch.Tensor] = {}
     for f in files:
         tensors.update(_read_tensors(f))
-    source = str(files[0]) if len(files) == 1 else f"{directory} (sharded)"
-    state = hf_to_ours(tensors, config, source)
-
+    state = hf_to_ours(tensors, config, str(directory))
     with torch.device("meta"):  # no memory and no random init for weights about to be replaced
         model = GPT2(config)
-    expected = {k: v.shape for k, v in model.state_dict().items() if k != "lm_head.weight"}
-    missing = sorted(expected.keys() - state.keys())
-    unexpected = sorted(state.keys() - expected.keys())
-    if missing:
-        raise CheckpointError(f"{source}: missing tensors {_few(missing)}")
-    if unexpected:
-        raise CheckpointError(f"{source}: unexpected tensors {_few(unexpected)}")
-    for key, shape in expected.items():
-        if state[key].shape != shape:
-            raise CheckpointError(
-                f"{source}: tensor {key.removeprefix('transformer.')} has shape "
-                f"{tuple(state[key].shape)} but config.json implies {tuple(shape)}"
-            )
-    target_dtype = parse_dtype(dtype) or torch.float32
     state = {k: v.to(device=device or "cpu", dtype=target_dtype).contiguous() for k, v in state.items()}
     model.load_state_dict(state, strict=False, assign=True)
     model.lm_head.weight = model.transformer.wte.weight  # re-tie: assign replaced wte's tensor

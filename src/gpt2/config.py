@@ -8,6 +8,7 @@ is tied to the token embedding and adds nothing).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,6 +35,24 @@ HUB_ALIASES: dict[str, str] = {
     "openai-community/gpt2-xl": "gpt2-xl",
 }
 
+# The documented ranges of the sampling options (gpt2.sampling.SamplingOptions enforces them;
+# `gpt2 generate` builds its argparse types from them, so the two cannot disagree). They live
+# here because this module does not import torch. Upper bounds keep an absurd value from
+# running for ever or allocating in proportion to it.
+MAX_NEW_TOKENS = 1_000_000
+MAX_TOP_K = 1_000_000  # any k >= the vocabulary size keeps every token (off)
+MAX_SAMPLES = 1_000
+MAX_SEED = 2**63 - 1
+SAMPLING_RANGES = {
+    "max_new_tokens": f"an integer in [1, {MAX_NEW_TOKENS}]",
+    "temperature": "a finite number >= 0 (0 = greedy)",
+    "top_k": f"an integer in [0, {MAX_TOP_K}] (0 = off)",
+    "top_p": "a number in (0, 1] (1 = off)",
+    "repetition_penalty": "a finite number > 0 (1 = off)",
+    "n_samples": f"an integer in [1, {MAX_SAMPLES}]",
+    "seed": "an integer in [0, 2**63 - 1]",
+}
+
 
 @dataclass(frozen=True)
 class GPT2Config:
@@ -57,13 +76,13 @@ class GPT2Config:
             raise ConfigError(
                 f"GPT2Config.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
             )
-        if not isinstance(self.dropout, (int, float)) or not 0.0 <= self.dropout < 1.0:
+        if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"GPT2Config.dropout must be in [0, 1), got {self.dropout!r}")
         if not isinstance(self.bias, bool):
             raise ConfigError(f"GPT2Config.bias must be true or false, got {self.bias!r}")
-        if not isinstance(self.layer_norm_epsilon, (int, float)) or self.layer_norm_epsilon <= 0:
+        if not _is_real(self.layer_norm_epsilon) or not 0 < self.layer_norm_epsilon < 1:
             raise ConfigError(
-                f"GPT2Config.layer_norm_epsilon must be positive, got {self.layer_norm_epsilon!r}"
+                f"GPT2Config.layer_norm_epsilon must be in (0, 1), got {self.layer_norm_epsilon!r}"
             )
 
     @property
@@ -80,6 +99,36 @@ class GPT2Config:
             )
         n_layer, n_head, n_embd = _PRESETS[key]
         return cls(**(dict(n_layer=n_layer, n_head=n_head, n_embd=n_embd) | overrides))
+
+    def tensor_shapes(self) -> dict[str, tuple[int, ...]]:
+        """The model's tensors (our names, the tied head left out) and their shapes, from the
+        config alone: what a checkpoint must hold. Equal to GPT2(config).state_dict()'s."""
+        C, L = self.n_embd, self.n_layer
+        linear = {"attn.c_attn": (3 * C, C), "attn.c_proj": (C, C),
+                  "mlp.c_fc": (4 * C, C), "mlp.c_proj": (C, 4 * C)}
+        shapes: dict[str, tuple[int, ...]] = {
+            "transformer.wte.weight": (self.vocab_size, C),
+            "transformer.wpe.weight": (self.n_ctx, C),
+        }
+        for i in range(L):
+            block = f"transformer.h.{i}"
+            for part in ("ln_1", "attn.c_attn", "attn.c_proj", "ln_2", "mlp.c_fc", "mlp.c_proj"):
+                weight = linear.get(part, (C,))
+                shapes[f"{block}.{part}.weight"] = weight
+                if self.bias:
+                    shapes[f"{block}.{part}.bias"] = weight[:1]
+        shapes["transformer.ln_f.weight"] = (C,)
+        if self.bias:
+            shapes["transformer.ln_f.bias"] = (C,)
+        return shapes
+
+    def num_parameters(self, exclude_embeddings: bool = False) -> int:
+        """Parameters of the model this config builds (the tied head once), without building it
+        (so `gpt2 info` needs no model). Equal to GPT2.num_parameters."""
+        total = sum(math.prod(shape) for shape in self.tensor_shapes().values())
+        if exclude_embeddings:
+            total -= (self.vocab_size + self.n_ctx) * self.n_embd
+        return total
 
     def replace(self, **changes: Any) -> "GPT2Config":
         """A copy with some fields changed (validated again)."""
@@ -137,7 +186,10 @@ class GPT2Config:
             raise ConfigError(f"{source}: scale_attn_weights=false is not supported")
         if d.get("tie_word_embeddings") is False:
             raise ConfigError(f"{source}: tie_word_embeddings=false is not supported")
-        dropouts = {d.get(k, 0.1) for k in ("resid_pdrop", "embd_pdrop", "attn_pdrop")}
+        dropouts = [d.get(k, 0.1) for k in ("resid_pdrop", "embd_pdrop", "attn_pdrop")]
+        for key, value in zip(("resid_pdrop", "embd_pdrop", "attn_pdrop"), dropouts):
+            if not _is_real(value) or not 0.0 <= value < 1.0:
+                raise ConfigError(f"{source}: {key} must be a number in [0, 1), got {value!r}")
         try:
             return cls(
                 vocab_size=d.get("vocab_size", 50257),
@@ -151,6 +203,11 @@ class GPT2Config:
             )
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
+
+
+def _is_real(x: object) -> bool:
+    """A finite int or float, not a bool (JSON's true/false are not numbers here)."""
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def preset_names() -> list[str]:

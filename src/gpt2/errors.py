@@ -19,7 +19,7 @@ class CheckpointError(GPT2Error):
     """A checkpoint cannot be found, read or matched to its config (the message names the file)."""
 
 
-class TokenizerError(GPT2Error):
+class TokenizerError(GPT2Error, ValueError):
     """A tokenizer cannot be found or read, or was given input it cannot take."""
 
 

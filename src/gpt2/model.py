@@ -25,9 +25,15 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .config import GPT2Config
+from .errors import UsageError
 
 if TYPE_CHECKING:  # imported lazily at run time: checkpoint.py imports this module
     from os import PathLike
+
+
+class TokenIdError(UsageError, ValueError):
+    """An input id outside the vocabulary (a ValueError for Python callers, a one-line usage
+    error for the CLI)."""
 
 
 class KVCache:
@@ -216,6 +222,7 @@ class GPT2(nn.Module):
         last_logits_only: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         B, T = input_ids.shape
+        self._check_ids(input_ids)
         past = kv_cache.length if kv_cache is not None else 0
         if past + T > self.config.n_ctx:
             raise ValueError(
@@ -244,6 +251,20 @@ class GPT2(nn.Module):
         if last_logits_only:
             x = x[:, -1:, :]
         return self.lm_head(x)
+
+    def _check_ids(self, input_ids: torch.Tensor) -> None:
+        """Ids must index the vocabulary: the embedding's own error ("index out of range in
+        self") names neither. One min/max reduction over the ids; the details only on error."""
+        if input_ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8, torch.int8):
+            raise TypeError(f"input_ids must be an integer tensor, got {input_ids.dtype}")
+        if input_ids.numel() == 0:
+            return
+        low, high = torch.aminmax(input_ids)
+        vocab = self.config.vocab_size
+        if bool((low < 0) | (high >= vocab)):
+            bad = int(low) if int(low) < 0 else int(high)
+            raise TokenIdError(f"token id {bad} is out of range: the vocabulary has {vocab} ids "
+                               f"(0 to {vocab - 1})")
 
     @staticmethod
     def _attention_mask(

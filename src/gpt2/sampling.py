@@ -26,7 +26,9 @@ one prefill, a warning is issued once, and decoding goes on.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import math
 import secrets
 import warnings
 from collections.abc import Iterator, Sequence
@@ -35,12 +37,17 @@ from typing import Protocol
 
 import torch
 
+from .config import MAX_NEW_TOKENS, MAX_SAMPLES, MAX_SEED, MAX_TOP_K, SAMPLING_RANGES as RANGES
 from .errors import UsageError
 from .model import GPT2, KVCache
 
 # After a slide, the window keeps this fraction of the context: the cache is rebuilt once
 # every n_ctx / 4 tokens instead of at every token (which would be quadratic work).
 KEEP_FRACTION = 0.75
+# Rows decoded together by generate(): more rows are decoded batch after batch, so that the
+# KV cache (which grows with the batch) stays bounded; each row has its own generator, so the
+# samples do not depend on the batching.
+MAX_BATCH_ROWS = 64
 
 
 class ContextWindowWarning(UserWarning):
@@ -71,7 +78,7 @@ class SamplingOptions:
 
     temperature 0 is greedy; top_k 0 and top_p 1 switch those filters off; repetition_penalty
     1 is none. stop_token_ids None means the tokenizer's <|endoftext|>; () never stops early.
-    seed None draws a fresh seed (recorded in each Sample).
+    seed None draws a fresh seed (recorded in each Sample). Ranges: see RANGES.
     """
 
     max_new_tokens: int = 256
@@ -85,30 +92,26 @@ class SamplingOptions:
     n_samples: int = 1
 
     def __post_init__(self) -> None:
-        def check(ok: bool, message: str) -> None:
+        def check(name: str, ok: bool) -> None:
             if not ok:
-                raise UsageError(message)
+                raise UsageError(f"{name} must be {RANGES[name]}, got {getattr(self, name)!r}")
 
-        check(_is_int(self.max_new_tokens) and self.max_new_tokens >= 1,
-              f"max_new_tokens must be an integer >= 1, got {self.max_new_tokens!r}")
-        check(_is_real(self.temperature) and self.temperature >= 0,
-              f"temperature must be >= 0 (0 = greedy), got {self.temperature!r}")
-        check(_is_int(self.top_k) and self.top_k >= 0,
-              f"top_k must be an integer >= 0 (0 = off), got {self.top_k!r}")
-        check(_is_real(self.top_p) and 0 < self.top_p <= 1,
-              f"top_p must be in (0, 1] (1 = off), got {self.top_p!r}")
-        check(_is_real(self.repetition_penalty) and self.repetition_penalty > 0,
-              f"repetition_penalty must be > 0 (1 = off), got {self.repetition_penalty!r}")
-        check(_is_int(self.n_samples) and self.n_samples >= 1,
-              f"n_samples must be an integer >= 1, got {self.n_samples!r}")
-        check(self.seed is None or _is_int(self.seed), f"seed must be an integer, got {self.seed!r}")
+        check("max_new_tokens", _is_int(self.max_new_tokens) and 1 <= self.max_new_tokens <= MAX_NEW_TOKENS)
+        check("temperature", _is_real(self.temperature) and self.temperature >= 0)
+        check("top_k", _is_int(self.top_k) and 0 <= self.top_k <= MAX_TOP_K)
+        check("top_p", _is_real(self.top_p) and 0 < self.top_p <= 1)
+        check("repetition_penalty", _is_real(self.repetition_penalty) and self.repetition_penalty > 0)
+        check("n_samples", _is_int(self.n_samples) and 1 <= self.n_samples <= MAX_SAMPLES)
+        check("seed", self.seed is None or (_is_int(self.seed) and 0 <= self.seed <= MAX_SEED))
+        if isinstance(self.stop, str):  # one stop string, not its characters
+            object.__setattr__(self, "stop", (self.stop,))
         object.__setattr__(self, "stop", tuple(self.stop))
-        check(all(isinstance(s, str) and s for s in self.stop),
-              f"stop strings must be non-empty strings, got {self.stop!r}")
+        if not all(isinstance(s, str) and s for s in self.stop):
+            raise UsageError(f"stop strings must be non-empty strings, got {self.stop!r}")
         if self.stop_token_ids is not None:
             object.__setattr__(self, "stop_token_ids", tuple(self.stop_token_ids))
-            check(all(_is_int(t) and t >= 0 for t in self.stop_token_ids),
-                  f"stop_token_ids must be token ids, got {self.stop_token_ids!r}")
+            if not all(_is_int(t) and t >= 0 for t in self.stop_token_ids):
+                raise UsageError(f"stop_token_ids must be token ids (integers >= 0), got {self.stop_token_ids!r}")
 
     @property
     def greedy(self) -> bool:
@@ -120,7 +123,7 @@ def _is_int(x: object) -> bool:
 
 
 def _is_real(x: object) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and x == x  # not NaN
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 @dataclass
@@ -181,6 +184,21 @@ def apply_top_p(logits: torch.Tensor, p: float) -> torch.Tensor:
     return logits.masked_fill(remove, float("-inf"))
 
 
+def _cool(logits: torch.Tensor, temperature: float) -> torch.Tensor:
+    """apply_temperature; below 1, each row is first shifted so that its maximum is 0, which
+    leaves the softmax as it was and keeps a tiny temperature from overflowing logits to inf."""
+    if temperature < 1:
+        finite = torch.finfo(logits.dtype)
+        logits = logits - logits.amax(-1, keepdim=True).clamp(finite.min, finite.max)
+    return apply_temperature(logits, temperature)
+
+
+def _finite(logits: torch.Tensor) -> torch.Tensor:
+    """Overflowed logits (a tiny temperature or penalty divides them to +inf) capped at the
+    largest float, so the softmax stays a distribution (-inf, a removed token, stays)."""
+    return logits.clamp(max=torch.finfo(logits.dtype).max)
+
+
 def process_logits(logits: torch.Tensor, options: SamplingOptions, seen: torch.Tensor | None) -> torch.Tensor:
     """All of the processors that `options` switches on, in transformers' order."""
     if options.repetition_penalty != 1.0 and seen is not None:
@@ -188,8 +206,8 @@ def process_logits(logits: torch.Tensor, options: SamplingOptions, seen: torch.T
     if options.greedy:
         return logits
     if options.temperature != 1.0:
-        logits = apply_temperature(logits, options.temperature)
-    logits = apply_top_k(logits, options.top_k)
+        logits = _cool(logits, options.temperature)
+    logits = apply_top_k(_finite(logits), options.top_k)
     return apply_top_p(logits, options.top_p)
 
 
@@ -212,7 +230,8 @@ def choose_tokens(
         if options.repetition_penalty != 1.0 and seen is not None:
             logits = apply_repetition_penalty(logits, seen, options.repetition_penalty)
         if options.temperature != 1.0:
-            logits = apply_temperature(logits, options.temperature)
+            logits = _cool(logits, options.temperature)
+        logits = _finite(logits)
         values, candidates = torch.topk(logits, options.top_k, dim=-1)
         if bool(((logits >= values[:, -1:]).sum(-1) > options.top_k).any()):
             candidates = None
@@ -266,15 +285,20 @@ def decode_tokens(
     param = model.transformer.wte.weight
     device, dtype = param.device, param.dtype
     vocab = config.vocab_size
-    if max(max(p) for p in prompts) >= vocab or min(min(p) for p in prompts) < 0:
-        raise UsageError(f"prompt token ids must be in [0, {vocab})")
+    bad = next((t for p in prompts for t in p if not 0 <= t < vocab), None)
+    if bad is not None:
+        raise UsageError(f"prompt token id {bad} is out of range: the vocabulary has {vocab} ids "
+                         f"(0 to {vocab - 1})")
 
-    # Every token of every row, left-padded: seq[:, :length] is the sequence so far; real[]
+    # The tokens of every row, left-padded: seq[:, :length] is the sequence so far; real[]
     # marks non-padding. The window of the sequence in the cache starts at column `start`.
+    # When the window slides, the kept columns move to the front (compact), so the buffers
+    # hold at most the prompt and a context's worth of tokens, however large max_new_tokens is.
     longest = max(len(p) for p in prompts)
     total = longest + options.max_new_tokens
-    seq = torch.zeros(B, total, dtype=torch.long, device=device)
-    real = torch.zeros(B, total, dtype=torch.long, device=device)
+    width = max(longest, config.n_ctx) + min(options.max_new_tokens, config.n_ctx) + 1
+    seq = torch.zeros(B, width, dtype=torch.long, device=device)
+    real = torch.zeros(B, width, dtype=torch.long, device=device)
     for i, p in enumerate(prompts):
         seq[i, longest - len(p) : longest] = torch.tensor(list(p), dtype=torch.long)
         real[i, longest - len(p) : longest] = 1
@@ -305,6 +329,12 @@ def decode_tokens(
         logits = model(seq[:, start:length], attention_mask=mask if padded else None,
                        position_ids=positions, kv_cache=cache, last_logits_only=True)
         return logits[:, -1], positions[:, -1]
+
+    @torch.inference_mode()
+    def compact(start: int, length: int) -> None:
+        """Move columns [start, length) to the front of seq and real."""
+        seq[:, : length - start] = seq[:, start:length].clone()
+        real[:, : length - start] = real[:, start:length].clone()
 
     @torch.inference_mode()
     def choose(logits: torch.Tensor) -> torch.Tensor:
@@ -341,7 +371,8 @@ def decode_tokens(
                               f"tokens: sliding the window (keeping the last {keep})",
                               ContextWindowWarning, stacklevel=3)
                 warned = True
-            start = length - keep
+            compact(length - keep, length)
+            start, length = 0, keep
             logits, position = prefill(start)
         else:
             position = position + 1
@@ -510,10 +541,11 @@ def generate(
     prompts: a string, a list of strings (of any lengths), or None for one unconditional
     sample (started from <|endoftext|>; None inside a list works too). Returns
     len(prompts) * n_samples Samples, prompt by prompt (sample j of prompt i at i*n + j).
+    At most MAX_BATCH_ROWS rows are decoded at once (memory); the samples do not depend on it.
     Options: see SamplingOptions. The model's own device and dtype are used.
     """
     options = SamplingOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                              top_p=top_p, repetition_penalty=repetition_penalty, stop=tuple(stop),
+                              top_p=top_p, repetition_penalty=repetition_penalty, stop=stop,
                               stop_token_ids=None if stop_token_ids is None else tuple(stop_token_ids),
                               seed=seed, n_samples=n_samples)
     prompt_list = [prompts] if prompts is None or isinstance(prompts, str) else list(prompts)
@@ -524,10 +556,16 @@ def generate(
     rows = [ids for ids in encoded for _ in range(n)]
     prompt_indices = [i for i in range(len(encoded)) for _ in range(n)]
     sample_indices = [j for _ in encoded for j in range(n)]
-    for row, _, samples in _run(model, tokenizer, rows, options, sample_indices, prompt_indices):
-        if samples is not None:
-            return samples
-    raise AssertionError("unreachable")
+    if options.seed is None:  # one seed for every batch of rows
+        options = dataclasses.replace(options, seed=secrets.randbits(63))
+    out: list[Sample] = []
+    for i in range(0, len(rows), MAX_BATCH_ROWS):
+        part = slice(i, i + MAX_BATCH_ROWS)
+        for _, _, samples in _run(model, tokenizer, rows[part], options, sample_indices[part],
+                                  prompt_indices[part]):
+            if samples is not None:
+                out += samples
+    return out
 
 
 class Stream:
@@ -567,7 +605,7 @@ def stream(
     sample_index j gives generate(..., n_samples=n)'s sample j (n > j) of the same prompt.
     """
     options = SamplingOptions(max_new_tokens=max_new_tokens, temperature=temperature, top_k=top_k,
-                              top_p=top_p, repetition_penalty=repetition_penalty, stop=tuple(stop),
+                              top_p=top_p, repetition_penalty=repetition_penalty, stop=stop,
                               stop_token_ids=None if stop_token_ids is None else tuple(stop_token_ids),
                               seed=seed)
     if not _is_int(sample_index) or sample_index < 0:

@@ -40,13 +40,17 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
 from types import MappingProxyType
-from typing import AbstractSet, Literal, Union
+from typing import TYPE_CHECKING, AbstractSet, Callable, Literal, Union
 
 import tiktoken
 
 from .errors import TokenizerError
 
-__all__ = ["Tokenizer", "StreamDecoder", "GPT2_PATTERN", "EOT", "bytes_to_unicode"]
+if TYPE_CHECKING:
+    from .data.sources import SourceStats
+
+__all__ = ["Tokenizer", "StreamDecoder", "TokenIdError", "GPT2_PATTERN", "EOT", "bytes_to_unicode",
+           "MIN_VOCAB_SIZE", "MAX_VOCAB_SIZE", "MAX_MIN_FREQUENCY", "check_training_numbers"]
 
 # GPT-2's pre-tokenizer regex in tiktoken's syntax (= tiktoken_ext.openai_public.r50k_pat_str).
 GPT2_PATTERN = (
@@ -56,6 +60,31 @@ EOT = "<|endoftext|>"
 GPT2_RANKS_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
 _BUNDLED = "gpt2.tiktoken"
 _MERGES_HEADER = "#version: 0.2"
+
+# Training limits. The least vocabulary is the 256 byte tokens + <|endoftext|>. The most is far
+# above any published BPE (GPT-4o's has ~200k ids) yet small enough for HF's trainer, which
+# allocates per id up front and aborts the process on absurd sizes; datasets store ids as uint16
+# up to 65,536 ids, uint32 above.
+MIN_VOCAB_SIZE = 257
+MAX_VOCAB_SIZE = 1 << 20
+MAX_MIN_FREQUENCY = 1_000_000_000
+
+
+class TokenIdError(TokenizerError, ValueError):
+    """A token id that the vocabulary lacks (or that is not an integer)."""
+
+
+class _NoText(TokenizerError):
+    """Training got no text at all."""
+
+
+def check_training_numbers(vocab_size: int, min_frequency: int) -> None:
+    """TokenizerError unless vocab_size and min_frequency are integers in their ranges."""
+    for what, value, low, high in (("vocab_size", vocab_size, MIN_VOCAB_SIZE, MAX_VOCAB_SIZE),
+                                   ("min_frequency", min_frequency, 1, MAX_MIN_FREQUENCY)):
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            extra = f" (256 bytes + {EOT})" if what == "vocab_size" else ""
+            raise TokenizerError(f"{what} must be an integer in [{low:,}, {high:,}]{extra}, got {value!r}")
 
 AllowedSpecial = Union[Literal["all"], AbstractSet[str]]
 PathLike = Union[str, os.PathLike]
@@ -255,23 +284,61 @@ def _gpt2_names() -> frozenset[str]:
     return frozenset([*preset_names(), *HUB_ALIASES, "distilgpt2", "distilbert/distilgpt2"])
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    """Write through a temporary file in the same directory and rename it over `path`, so a
-    reader never sees half a file and a crash leaves the old one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
+
+
+def _write_files(directory: Path, files: Mapping[str, str]) -> list[Path]:
+    """Write `files` (name -> text) into `directory` all or nothing: each goes to a temporary
+    file first (fsync'd), then all are renamed into place, so a reader never sees half a file
+    and a failure leaves the old files. Directories it had to create are removed on failure;
+    nothing else in `directory` is touched."""
+    created = _make_dirs(directory)
+    staged: list[tuple[str, Path]] = []
     try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        os.replace(tmp, path)
+        for filename, text in files.items():
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{filename}.", suffix=".tmp")
+            staged.append((tmp, directory / filename))
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(text)
+                f.flush()
+                os.fsync(f.fileno())
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600
+        for tmp, path in staged:
+            os.replace(tmp, path)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
+        for tmp, _ in staged:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+        for d in reversed(created):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
         raise
+    return [path for _, path in staged]
+
+
+def _make_dirs(directory: Path) -> list[Path]:
+    """mkdir -p, returning the directories it created, outermost first."""
+    missing = []
+    d = directory
+    while not d.exists():
+        missing.append(d)
+        if d.parent == d:
+            break
+        d = d.parent
+    created = []
+    try:
+        for d in reversed(missing):
+            d.mkdir()
+            created.append(d)
+    except BaseException:
+        for d in reversed(created):
+            d.rmdir()
+        raise
+    return created
 
 
 # --------------------------------------------------------------------------------------------
@@ -367,6 +434,9 @@ class Tokenizer:
             )
         if path.is_file() and path.suffix == ".tiktoken":
             return cls(_parse_tiktoken(path), name=path.stem)
+        if path.is_file():
+            raise TokenizerError(f"{path}: a file, not a tokenizer directory (give the directory holding "
+                                 "vocab.json + merges.txt, or a *.tiktoken file)")
         raise TokenizerError(
             f"{name_or_dir}: not a tokenizer directory nor a GPT-2 name (e.g. gpt2, "
             "openai-community/gpt2); nothing is downloaded"
@@ -395,7 +465,7 @@ class Tokenizer:
 
     def save_pretrained(self, directory: PathLike, *, model_max_length: int = 1024) -> list[Path]:
         """Write `vocab.json`, `merges.txt`, `tokenizer_config.json` and `special_tokens_map.json`
-        into `directory` (created if need be; other files there are left alone), each atomically.
+        into `directory` (created if need be; other files there are left alone), all or nothing.
         `transformers.AutoTokenizer.from_pretrained(directory)` loads them. Returns the paths."""
         directory = Path(directory).expanduser()
         spelled = {i: _spell(token) for token, i in self._ranks.items()}
@@ -419,39 +489,83 @@ class Tokenizer:
             "pad_token": None,
             "tokenizer_class": "GPT2Tokenizer",
         }
-        files = {
+        texts = [
             # json.dumps' defaults: this reproduces OpenAI's encoder.json exactly.
-            "vocab.json": json.dumps(vocab),
-            "merges.txt": f"{_MERGES_HEADER}\n{merges}",
-            "tokenizer_config.json": json.dumps(config, indent=2) + "\n",
-            "special_tokens_map.json": json.dumps(roles, indent=2) + "\n",
-        }
-        written = []
+            json.dumps(vocab),
+            f"{_MERGES_HEADER}\n{merges}",
+            json.dumps(config, indent=2) + "\n",
+            json.dumps(roles, indent=2) + "\n",
+        ]
         try:
-            directory.mkdir(parents=True, exist_ok=True)
-            for filename, text in files.items():
-                _write_atomic(directory / filename, text)
-                written.append(directory / filename)
+            return _write_files(directory, dict(zip(TOKENIZER_FILES, texts)))
         except OSError as e:
             raise TokenizerError(f"{e.filename or directory}: cannot write: {e.strerror}") from None
-        return written
 
     # ---------------------------------------------------------------- training
 
     @classmethod
     def train(
         cls,
-        files: Iterable[PathLike],
+        inputs: Iterable[PathLike] | PathLike,
+        vocab_size: int,
+        *,
+        min_frequency: int = 2,
+        text_field: str = "text",
+        name: str = "trained",
+        show_progress: bool = False,
+        stats: "SourceStats | None" = None,
+        progress: "Callable[[SourceStats, int, bool], None] | None" = None,
+    ) -> "Tokenizer":
+        """Train a byte-level BPE vocabulary of at most `vocab_size` ids (256 bytes + merges +
+        `<|endoftext|>` as the last id) with HF `tokenizers`' BpeTrainer and GPT-2's pre-tokenizer.
+
+        `inputs` are read as `gpt2 prepare` reads them (gpt2.data.sources): text files,
+        directories (recursively), `.jsonl` (plain, .gz, .xz, .zst; the text in `text_field`),
+        Parquet, `hf:NAME`. Undecodable bytes become U+FFFD and unusable lines are skipped; both
+        are counted in `stats` (a SourceStats, if given). `progress(stats, characters, finished)` is
+        called after each piece of text the trainer takes (about 16K characters; `characters` so
+        far) and once with `finished=True` when all are read (the merges come next). Fewer ids result when the text runs out of pairs seen `min_frequency` times.
+        Raises TokenizerError or DataError (both GPT2Error). Save it with `save_pretrained`."""
+        from .data.sources import ReadOptions, SourceStats, iter_documents
+
+        check_training_numbers(vocab_size, min_frequency)
+        if isinstance(inputs, (str, os.PathLike)):
+            inputs = [inputs]
+        inputs = [_expand_user(i) for i in inputs]
+        if not inputs:
+            raise TokenizerError("train: no inputs given (text files, directories, .jsonl, Parquet)")
+        stats = stats if stats is not None else SourceStats()
+        documents = iter_documents(inputs, ReadOptions(text_field=text_field), stats)
+
+        def texts() -> Iterator[str]:
+            characters = 0
+            for doc in documents:
+                for piece in _pieces(doc.text):
+                    yield piece
+                    characters += len(piece)
+                    if progress is not None:
+                        progress(stats, characters, False)
+            if progress is not None:
+                progress(stats, characters, True)
+
+        try:
+            return cls.train_from_texts(texts(), vocab_size, min_frequency=min_frequency, name=name,
+                                        show_progress=show_progress)
+        except _NoText:
+            raise TokenizerError(f"no text to train on in {', '.join(inputs[:3])}"
+                                 f"{' ...' if len(inputs) > 3 else ''}{_why_no_text(stats)}") from None
+
+    @classmethod
+    def train_from_texts(
+        cls,
+        texts: Iterable[str],
         vocab_size: int,
         *,
         min_frequency: int = 2,
         name: str = "trained",
         show_progress: bool = False,
     ) -> "Tokenizer":
-        """Train a byte-level BPE vocabulary of at most `vocab_size` ids (256 bytes + merges +
-        `<|endoftext|>` as the last id) on UTF-8 text files, with HF `tokenizers`' BpeTrainer
-        and GPT-2's pre-tokenizer. Fewer ids result when the text runs out of pairs seen
-        `min_frequency` times. Save it with `save_pretrained`."""
+        """`train` on strings (each one a separate sequence: no token spans two of them)."""
         try:
             from tokenizers import Tokenizer as HFTokenizer
             from tokenizers import models, pre_tokenizers, trainers
@@ -459,18 +573,15 @@ class Tokenizer:
             raise TokenizerError(
                 "training a vocabulary needs the `tokenizers` package: pip install tokenizers"
             ) from None
-        if isinstance(files, (str, os.PathLike)):
-            files = [files]
-        paths = [Path(f).expanduser() for f in files]
-        if not paths:
-            raise TokenizerError("train: no text files given")
-        for path in paths:
-            if not path.is_file():
-                raise TokenizerError(f"{path}: no such file")
-        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 257:
-            raise TokenizerError(
-                f"vocab_size must be an integer >= 257 (256 bytes + {EOT}), got {vocab_size!r}"
-            )
+        check_training_numbers(vocab_size, min_frequency)
+        seen = [False]
+
+        def counted() -> Iterator[str]:
+            for text in texts:
+                if text:
+                    seen[0] = True
+                    yield text
+
         hf = HFTokenizer(models.BPE())
         hf.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
         trainer = trainers.BpeTrainer(
@@ -480,7 +591,9 @@ class Tokenizer:
             special_tokens=[],
             show_progress=show_progress,
         )
-        hf.train_from_iterator(_text_chunks(paths), trainer)
+        hf.train_from_iterator(counted(), trainer)
+        if not seen[0]:  # HF would return the 256 bytes alone: a useless vocabulary
+            raise _NoText("no text to train on")
         model = json.loads(hf.to_str())["model"]
         merges = [tuple(m.split(" ")) if isinstance(m, str) else tuple(m) for m in model["merges"]]
         ranks, specials = _ranks_from_merges(model["vocab"], merges, "trained vocabulary")
@@ -614,19 +727,22 @@ class Tokenizer:
             )
         return allowed
 
-    def _bad_ids(self, ids: object) -> TokenizerError:
-        """The error for ids that tiktoken rejected, naming the first bad one."""
+    def _bad_ids(self, ids: object) -> TokenIdError:
+        """The error for ids that tiktoken rejected, naming the first bad one and the vocabulary size."""
         try:
             items = list(ids)  # type: ignore[call-overload]
         except TypeError:
-            return TokenizerError(f"token ids must be a sequence of integers, got {type(ids).__name__}")
+            return TokenIdError(f"token ids must be a sequence of integers, got {type(ids).__name__}")
         valid = set(self._ranks.values()) | set(self._specials.values())
         for x in items:
-            if not isinstance(x, int) or isinstance(x, bool) or x not in valid:
-                return TokenizerError(
-                    f"token id {x!r} is not in the vocabulary of {self._name} (ids 0..{self.vocab_size - 1})"
+            if not isinstance(x, int) or isinstance(x, bool):
+                return TokenIdError(f"token id {x!r} is not an integer")
+            if x not in valid:
+                return TokenIdError(
+                    f"token id {x} is not in the vocabulary of {self._name} "
+                    f"({self.vocab_size} ids: 0..{self.vocab_size - 1})"
                 )
-        return TokenizerError(f"token ids {items[:8]!r}...: cannot decode")
+        return TokenIdError(f"token ids {items[:8]!r}...: cannot decode")
 
 
 def _fingerprint(ranks: Mapping[bytes, int], specials: Mapping[str, int]) -> str:
@@ -658,32 +774,37 @@ def _tokenizer_files(directory: Path) -> list[Path]:
     return sorted(directory.glob("*.tiktoken"))
 
 
-# Training reads files in pieces cut only where a cut cannot change how GPT-2's regex splits
-# the text: (a) before the last character of a run of 2+ whitespace characters followed by a
-# non-space (the whole text splits there too: `\s+(?!\S)` leaves the last one to the next
+# Training feeds HF long documents in pieces cut only where a cut cannot change how GPT-2's regex
+# splits the text: (a) before the last character of a run of 2+ whitespace characters followed by
+# a non-space (the whole text splits there too: `\s+(?!\S)` leaves the last one to the next
 # piece), and (b) after a lone newline between non-spaces ("x\nY" -> "x", "\n", "Y").
 # Only ASCII characters are looked at, on which Python's and tiktoken's `\s` agree.
 _CUT = re.compile(r"(?<=[ \t\r\n])(?=[ \t\r\n][!-~])|(?<=[!-~]\n)(?=[!-~])")
-_CHUNK_CHARS = 1 << 20
+# HF pulls 256 pieces at a time, so small pieces keep what it has taken (the progress callback's
+# count) within a few MB of what it has counted.
+_CHUNK_CHARS = 1 << 14
 
 
-def _text_chunks(paths: Sequence[Path], chunk_chars: int = _CHUNK_CHARS) -> Iterator[str]:
-    """The text of `paths`, exactly, in pieces of about `chunk_chars` characters."""
-    for path in paths:
-        try:
-            with open(path, encoding="utf-8", newline="") as f:
-                buffer = ""
-                while block := f.read(chunk_chars):
-                    buffer += block
-                    cut = None
-                    for cut in _CUT.finditer(buffer, max(0, len(buffer) - len(block) - 3)):
-                        pass
-                    if cut is not None:
-                        yield buffer[: cut.end()]
-                        buffer = buffer[cut.end() :]
-                if buffer:
-                    yield buffer
-        except UnicodeDecodeError:
-            raise TokenizerError(f"{path}: not UTF-8 text") from None
-        except OSError as e:
-            raise TokenizerError(f"{path}: cannot read: {e.strerror}") from None
+def _pieces(text: str, chunk_chars: int = _CHUNK_CHARS) -> Iterator[str]:
+    """`text`, exactly, in pieces of about `chunk_chars` characters or more (none if empty)."""
+    start = 0
+    while len(text) - start > chunk_chars:
+        cut = _CUT.search(text, start + chunk_chars)
+        if cut is None:
+            break
+        yield text[start:cut.end()]
+        start = cut.end()
+    if start < len(text):
+        yield text[start:]
+
+
+def _expand_user(item: PathLike) -> str:
+    s = os.fspath(item)
+    return s if s.startswith("hf:") else os.fspath(Path(s).expanduser())
+
+
+def _why_no_text(stats: "SourceStats") -> str:
+    """What the readers met, for the error when nothing could be trained on."""
+    if stats.examples:
+        return f": {stats.examples[0]}"
+    return f" ({stats.files} files, {stats.documents} documents)"

@@ -57,7 +57,7 @@ def assets(tmp_path_factory) -> dict[str, Path]:
     run.mkdir()
     with open(run / "metrics.jsonl", "w") as f:
         for step in range(1, 6):
-            f.write(json.dumps({"step": step, "train_loss": 5.0 - step * 0.1, "lr": 1e-3}) + "\n")
+            f.write(json.dumps({"step": step, "loss": 5.0 - step * 0.1, "lr": 1e-3}) + "\n")
 
     recipe = root / "recipe.toml"  # a 2-step run on {data}; rows override run_dir under {tmp}
     recipe.write_text(

@@ -38,7 +38,7 @@ class Case:
     setup: Callable[[Path, dict], None] | None = None  # setup(tmp, assets) makes the case's files
     env: dict = field(default_factory=dict)   # extra environment; a None value removes the variable
     expect: int = EXIT_USAGE
-    interrupt: float | str | None = None      # SIGINT after this many seconds / once stderr matches
+    interrupt: float | str | None = None      # SIGINT after this many seconds / once stderr or stdout matches
     deadline: float = 3.0                     # seconds allowed between SIGINT and exit
     only_line: bool = True                    # False: progress lines may come before the error line
     may_write: bool = False                   # True: the command may leave files (e.g. a checkpoint)
@@ -79,13 +79,22 @@ def snapshot(*roots: Path) -> dict[str, tuple]:
     return state
 
 
+def gpt2_command() -> list[str]:
+    """The `gpt2` entry script that pip installed beside this interpreter (what a user runs),
+    else `python -m gpt2.cli.main`."""
+    script = Path(sys.executable).parent / "gpt2"
+    if script.is_file():
+        return [str(script)]
+    return [sys.executable, "-m", "gpt2.cli.main"]
+
+
 def expand(argv: tuple[str, ...], names: dict[str, str]) -> list[str]:
     return [arg.format(**names) for arg in argv]
 
 
 def run_case(case: Case, tmp: Path, assets: dict[str, Path]) -> Result:
     names = {k: str(v) for k, v in assets.items()} | {"tmp": str(tmp)}
-    argv = [sys.executable, "-m", "gpt2.cli.main", *expand(case.argv, names)]
+    argv = [*gpt2_command(), *expand(case.argv, names)]
     env = dict(os.environ)
     for key, value in case.env.items():
         if value is None:
@@ -129,22 +138,24 @@ def run_case(case: Case, tmp: Path, assets: dict[str, Path]) -> Result:
 
 
 def _interrupt(proc: subprocess.Popen, case: Case) -> Result:
-    """Send SIGINT after a delay or once stderr matches; then time how long the exit takes."""
+    """Send SIGINT after a delay, or once stderr or stdout matches; then time how long the exit takes."""
     import selectors
 
-    stderr = b""
+    seen = {"stdout": b"", "stderr": b""}
     start = time.monotonic()
     sel = selectors.DefaultSelector()
-    sel.register(proc.stderr, selectors.EVENT_READ)
+    for name in seen:
+        stream = getattr(proc, name)
+        if stream is not None:
+            sel.register(stream, selectors.EVENT_READ, name)
     if isinstance(case.interrupt, str):
         pattern = re.compile(case.interrupt)
-        while not pattern.search(stderr.decode(errors="replace")):
+        while not any(pattern.search(v.decode(errors="replace")) for v in seen.values()):
             if time.monotonic() - start > case.timeout or proc.poll() is not None:
-                raise AssertionError(f"never saw {case.interrupt!r} on stderr before exit/timeout; "
-                                     f"stderr: {stderr.decode(errors='replace')[-2000:]}")
-            if sel.select(timeout=0.05):
-                chunk = os.read(proc.stderr.fileno(), 65536)
-                stderr += chunk
+                raise AssertionError(f"never saw {case.interrupt!r} before exit/timeout; "
+                                     f"stderr: {seen['stderr'].decode(errors='replace')[-2000:]}")
+            for key, _ in sel.select(timeout=0.05):
+                seen[key.data] += os.read(key.fileobj.fileno(), 65536)
     else:
         time.sleep(case.interrupt)
     sent = time.monotonic()
@@ -155,10 +166,10 @@ def _interrupt(proc: subprocess.Popen, case: Case) -> Result:
         proc.kill()
         out, err = proc.communicate()
         raise AssertionError(f"still running {case.deadline + 30:.0f} s after SIGINT; stderr: "
-                             f"{(stderr + err).decode(errors='replace')[-2000:]}")
+                             f"{(seen['stderr'] + err).decode(errors='replace')[-2000:]}")
     elapsed = time.monotonic() - sent
-    return Result(proc.returncode, (out or b"").decode(errors="replace"),
-                  (stderr + err).decode(errors="replace"), elapsed)
+    return Result(proc.returncode, (seen["stdout"] + (out or b"")).decode(errors="replace"),
+                  (seen["stderr"] + err).decode(errors="replace"), elapsed)
 
 
 def check(case: Case, result: Result) -> None:
@@ -171,7 +182,7 @@ def check(case: Case, result: Result) -> None:
     assert lines, f"{where}: nothing on stderr"
     last = lines[-1]
     if case.expect == EXIT_INTERRUPTED:
-        assert re.search(r"^gpt2 [\w ]*: interrupted", last), f"{where}: last stderr line {last!r}"
+        assert re.search(r"^gpt2( [\w ]*)?: interrupted", last), f"{where}: last stderr line {last!r}"
         assert result.elapsed_after_interrupt is not None and result.elapsed_after_interrupt <= case.deadline, (
             f"{where}: took {result.elapsed_after_interrupt:.1f} s after SIGINT (allowed {case.deadline} s)")
         return

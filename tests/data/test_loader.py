@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -112,26 +113,118 @@ def test_too_little_data_is_a_clear_error(data_dir):
 
 
 def _windows_of(loader) -> list[bytes]:
-    return [bytes(torch.cat([r, t[-1:]]).numpy()) for x, y in loader for r, t in zip(x, y)]
+    """The real (not padding) windows a validation loader yields."""
+    return [bytes(torch.cat([r, t[-1:]]).numpy()) for x, y in loader for r, t in zip(x, y)
+            if (t != ValLoader.IGNORE_INDEX).all()]
 
 
 @pytest.mark.parametrize("world_size", [2, 4, 7])
-def test_validation_ranks_get_equal_disjoint_windows(data_dir, world_size):
-    total = ValLoader(data_dir, batch_size=4, n_ctx=16).windows.total
-    assert total % world_size  # a remainder to drop, or the test shows nothing
+def test_validation_windows_do_not_depend_on_the_number_of_ranks(data_dir, world_size):
+    one = ValLoader(data_dir, batch_size=4, n_ctx=16)
+    total = one.windows.total
+    assert total % world_size  # a remainder, or the test shows nothing
     ranks = [ValLoader(data_dir, batch_size=4, n_ctx=16, rank=r, world_size=world_size) for r in range(world_size)]
     assert len({len(v) for v in ranks}) == 1  # the same number of batches: no rank skips a collective
-    seen = [_windows_of(v) for v in ranks]
-    assert all(len(s) == total // world_size for s in seen)
-    everything = [w for s in seen for w in s]
-    assert len(set(everything)) == len(everything) == total - total % world_size
+    assert len({tuple(x.shape for x, _ in v) for v in ranks}) == 1  # and the same shapes
+    everything = [w for v in ranks for w in _windows_of(v)]
+    assert sorted(everything) == sorted(_windows_of(one))  # each window once, none dropped
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3])
+def test_validation_limit_is_the_first_windows_whatever_the_ranks(data_dir, world_size):
+    """eval.batches x micro_batch_size windows: the same ones for 1 process or many (a per-rank
+    count averaged world_size times as many windows)."""
+    first = _windows_of(ValLoader(data_dir, batch_size=2, n_ctx=16, max_windows=5))
+    assert len(first) == 5
+    assert first == _windows_of(ValLoader(data_dir, batch_size=5, n_ctx=16))[:5]
+    ranks = [ValLoader(data_dir, batch_size=2, n_ctx=16, rank=r, world_size=world_size, max_windows=5)
+             for r in range(world_size)]
+    assert sorted(w for v in ranks for w in _windows_of(v)) == sorted(first)
+
+
+def test_validation_padding_rows_are_ignored_targets(data_dir):
+    ranks = [ValLoader(data_dir, batch_size=2, n_ctx=16, rank=r, world_size=2, max_windows=3) for r in range(2)]
+    (_, y0), = list(ranks[0])
+    (_, y1), = list(ranks[1])
+    assert (y0 != ValLoader.IGNORE_INDEX).all()
+    assert (y1[0] != ValLoader.IGNORE_INDEX).all() and (y1[1] == ValLoader.IGNORE_INDEX).all()
 
 
 def test_validation_fewer_windows_than_ranks_and_none(data_dir):
     total = ValLoader(data_dir, batch_size=1, n_ctx=16).windows.total
     ranks = [ValLoader(data_dir, batch_size=2, n_ctx=16, rank=r, world_size=total + 3) for r in range(total + 3)]
-    assert all(len(v) == 1 and len(_windows_of(v)) == 1 for v in ranks)  # nobody is left without one
+    assert all(len(v) == 1 for v in ranks)  # nobody skips the collective
+    assert sum(len(_windows_of(v)) for v in ranks) == total  # the extra ranks hold only padding
     with pytest.raises(DataError, match="'val' split has no window of 100001 tokens"):
         ValLoader(data_dir, batch_size=2, n_ctx=100_000)
     with pytest.raises(DataError, match="rank 2 is outside world_size 2"):
         ValLoader(data_dir, batch_size=2, n_ctx=16, rank=2, world_size=2)
+
+
+# --------------------------------------------------------------------- opening a dataset safely
+
+
+def _copy(data_dir, tmp_path):
+    import shutil
+
+    return Path(shutil.copytree(data_dir, tmp_path / "ds"))
+
+
+@pytest.mark.parametrize("name", ["../secret.bin", "/etc/passwd", "sub/x.bin", "..", ""])
+def test_manifest_shard_names_cannot_leave_the_directory(data_dir, tmp_path, name):
+    ds = _copy(data_dir, tmp_path)
+    (tmp_path / "secret.bin").write_bytes((ds / Dataset(ds).splits["train"][0]["file"]).read_bytes())
+    manifest = json.loads((ds / "manifest.json").read_text())
+    manifest["splits"]["train"]["shards"][0]["file"] = name
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="leaves the dataset directory"):
+        Dataset(ds)
+
+
+def test_a_changed_shard_of_the_same_size_is_refused(data_dir, tmp_path):
+    ds = _copy(data_dir, tmp_path)
+    ShardLoader(ds, batch_size=2, n_ctx=16)  # verifies, and remembers the verified file
+    shard = ds / Dataset(ds).splits["train"][0]["file"]
+    data = bytearray(shard.read_bytes())
+    data[-1] ^= 0x01  # still a valid token, same size
+    shard.write_bytes(bytes(data))
+    with pytest.raises(DataError, match="do not match the sha256 in the manifest"):
+        ShardLoader(ds, batch_size=2, n_ctx=16)
+
+
+def test_verification_is_remembered(data_dir, tmp_path, monkeypatch):
+    from gpt2.data import shards
+
+    ds = _copy(data_dir, tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(shards, "_VERIFIED", {})
+    calls = []
+    real = shards.sha256_file
+    monkeypatch.setattr(shards, "sha256_file", lambda p: calls.append(p) or real(p))
+    Dataset(ds).open_split("train")
+    n = len(calls)
+    assert n == len(Dataset(ds).splits["train"])
+    Dataset(ds).open_split("train")
+    assert len(calls) == n  # the same process: not hashed again
+    monkeypatch.setattr(shards, "_VERIFIED", {})
+    Dataset(ds).open_split("train")
+    assert len(calls) == n  # another process: the cache file remembers
+
+
+def test_a_missing_dataset_directory_is_named(tmp_path):
+    with pytest.raises(DataError, match="no such directory"):
+        Dataset(tmp_path / "nope")
+    (tmp_path / "f").write_text("x")
+    with pytest.raises(DataError, match="not a directory"):
+        Dataset(tmp_path / "f")
+    with pytest.raises(DataError, match="no manifest.json"):
+        Dataset(tmp_path)
+
+
+def test_a_damaged_manifest_is_one_error(data_dir, tmp_path):
+    ds = _copy(data_dir, tmp_path)
+    manifest = json.loads((ds / "manifest.json").read_text())
+    del manifest["tokenizer"]
+    (ds / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(DataError, match="damaged manifest"):
+        Dataset(ds)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import numpy as np
 import pytest
 
@@ -85,3 +87,78 @@ def test_skipped_inputs_are_reported_not_silent(tmp_path, capsys):
     assert main(["overlap", str(train), "--eval", str(evals)]) == 0
     out = capsys.readouterr().out
     assert "note: train inputs: 1 line(s) skipped" in out and "note: eval inputs: 1 line(s) skipped" in out
+
+
+# Every word changes between NFC and NFD (accents, Hangul syllables vs. jamo), so raw hashing
+# would find no shared 8-gram at all.
+_UNICODE_WORDS = ("café naïve résumé crème brûlée façade déjà élève señor über größe 한국어 문장은 "
+                  "여기에서 끝나지 않는다 정말로 많은 단어들 éclair").split()
+
+
+def _unicode_passage(seed: int) -> str:
+    import random
+
+    rng = random.Random(seed)
+    return " ".join(rng.choice(_UNICODE_WORDS) for _ in range(60))
+
+
+def _nfc(text: str) -> str:
+    return unicodedata.normalize("NFC", text)
+
+
+def _nfd(text: str) -> str:
+    return unicodedata.normalize("NFD", text)
+
+
+def test_nfd_eval_file_matches_its_nfc_and_nfd_copies(tmp_path):
+    passage = _unicode_passage(0)
+    assert _nfd(passage) != _nfc(passage)
+    (tmp_path / "eval.txt").write_text(_nfd(passage), encoding="utf-8")
+    (tmp_path / "train_nfc.txt").write_text("Some preface words. " + _nfc(passage), encoding="utf-8")
+    (tmp_path / "train_nfd.txt").write_text(_nfd(passage) + " and an ending", encoding="utf-8")
+    for train in ("train_nfc.txt", "train_nfd.txt"):
+        report = overlap([tmp_path / train], [tmp_path / "eval.txt"])
+        assert report.evals[0].percent == 100.0, train
+    # A prepared dataset holds the cleaned (NFC) text: its decoded documents match too.
+    from gpt2.data import CleanConfig, PrepareConfig, prepare
+
+    config = PrepareConfig(clean=CleanConfig(quality=None), near_dedup=None, val_fraction=0.0)
+    prepare([tmp_path / "train_nfd.txt"], tmp_path / "ds", config=config, workers=0)
+    assert overlap([tmp_path / "ds"], [tmp_path / "eval.txt"]).evals[0].percent == 100.0
+    assert EvalNgrams.from_files([tmp_path / "eval.txt"]).matches(_nfc(passage)) > 0
+
+
+@pytest.mark.parametrize("form", ["NFC", "NFKC", "NFD", "NFKD", None])
+def test_decontamination_drops_copies_whatever_the_normalization(tmp_path, prose, form):
+    import json
+
+    from gpt2.data import CleanConfig, DecontamConfig, PrepareConfig, prepare
+
+    passage = _unicode_passage(1)
+    (tmp_path / "eval.txt").write_text(_nfd(passage), encoding="utf-8")
+    docs = [prose(0), prose(1) + "\n" + _nfc(passage), prose(2) + "\n" + _nfd(passage), prose(3)]
+    (tmp_path / "train.jsonl").write_text("".join(json.dumps({"text": d}) + "\n" for d in docs), encoding="utf-8")
+    config = PrepareConfig(clean=CleanConfig(normalize=form, quality=None), near_dedup=None, val_fraction=0.0,
+                           decontam=DecontamConfig((str(tmp_path / "eval.txt"),)))
+    m = prepare([tmp_path / "train.jsonl"], tmp_path / "out", config=config, workers=0)
+    assert m["filters"]["dropped"] == {"contaminated": 2}, form
+    assert m["documents"]["kept"] == 2
+
+
+def test_missing_split_and_empty_training_data_are_errors_not_zero_percent(tmp_path, prose):
+    from gpt2.data import CleanConfig, PrepareConfig, prepare
+
+    (tmp_path / "train.txt").write_text(prose(0), encoding="utf-8")
+    (tmp_path / "eval.txt").write_text(prose(0), encoding="utf-8")  # 100% contained
+    prepare([tmp_path / "train.txt"], tmp_path / "ds", workers=0,
+            config=PrepareConfig(clean=CleanConfig(quality=None), near_dedup=None, val_fraction=0.0))
+    assert overlap([tmp_path / "ds"], [tmp_path / "eval.txt"]).evals[0].percent == 100.0
+    with pytest.raises(DataError, match=r"ds: no 'nope' split \(it has train, val\)"):
+        overlap([tmp_path / "ds"], [tmp_path / "eval.txt"], splits=("train", "nope"))
+    with pytest.raises(DataError, match=r"ds: no training documents found .*splits.*: val"):
+        overlap([tmp_path / "ds"], [tmp_path / "eval.txt"], splits=("val",))  # val_fraction 0: empty
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match=r"empty: no training documents found"):
+        overlap([tmp_path / "empty"], [tmp_path / "eval.txt"])
+    with pytest.raises(DataError, match=r"empty: no text, .jsonl or .parquet files to evaluate"):
+        overlap([tmp_path / "train.txt"], [tmp_path / "empty"])

@@ -153,9 +153,10 @@ def test_cli_errors_are_one_line(tmp_path, capsys):
     assert cli(["overlap", str(tmp_path / "gone"), "--eval", str(tmp_path / "e.txt")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "gone: no such file" in err
-    assert cli(["overlap", str(tmp_path), "--eval", str(tmp_path / "e.txt"), "--fpr", "2"]) == 2
+    with pytest.raises(SystemExit) as exit_:
+        cli(["overlap", str(tmp_path), "--eval", str(tmp_path / "e.txt"), "--fpr", "2"])
     err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "--fpr must lie strictly between 0 and 1" in err
+    assert exit_.value.code == 2 and err.count("\n") == 0 and "--fpr: 2 is out of range" in err
 
 
 def test_cli_prepare_demo_corpus_and_overlap(tmp_path, capsys):
@@ -165,7 +166,13 @@ def test_cli_prepare_demo_corpus_and_overlap(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert "108 of 108 documents kept" in printed
     m = json.loads((out / "manifest.json").read_text())
-    assert m["arguments"]["corpus"] == "demo" and m["tokenizer"]["vocab_size"] == 50257
+    # No --tokenizer: the demo model's own 8,192-token vocabulary, as configs/demo.toml expects.
+    from gpt2.checkpoint import resolve_checkpoint
+    from gpt2.tokenizer import Tokenizer
+
+    demo = Tokenizer.from_pretrained(resolve_checkpoint("demo"))
+    assert m["tokenizer"]["fingerprint"] == demo.fingerprint and m["tokenizer"]["vocab_size"] == 8192
+    assert m["arguments"]["corpus"] == "demo" and m["arguments"]["tokenizer"] == "demo"
     assert m["settings"]["val_fraction"] == 0.2  # chosen explicitly: the demo's 0.1 does not override it
     assert m["command"] == ["gpt2", *argv]  # what was passed to main(), not pytest's sys.argv
     hamlet = tmp_path / "hamlet.txt"
@@ -202,8 +209,9 @@ def test_corrupt_zstd_input_through_the_cli(tmp_path, capsys, prose):
     bad.write_bytes(zstandard.ZstdCompressor().compress(b'{"text": "x"}\n' * 100)[:-8] + b"\x00" * 8)
     args = ["prepare", str(good), str(bad), "-o", str(tmp_path / "out"), "--workers", "0", "--val-fraction", "0"]
     assert cli(args + ["--strict"]) == 2
-    err = capsys.readouterr().err.strip()
-    assert err.count("\n") == 0 and "bad.jsonl.zst: cannot be read (ZstdError" in err
+    progress, err = capsys.readouterr().err.rstrip().split("\n")  # found while reading: after the progress line
+    assert progress.startswith("  reading 2 input file(s)") and "bad.jsonl.zst: cannot be read (ZstdError" in err
+    assert not (tmp_path / "out").exists()  # nothing left behind, not even the directory
     assert cli(args) == 0  # without --strict: skipped, counted, reported
     assert "unreadable files: 1" in capsys.readouterr().out
     m = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -320,3 +328,20 @@ def test_large_vocabulary_writes_uint32_shards(tmp_path, monkeypatch):
     loader = ShardLoader(tmp_path / "out", batch_size=4, n_ctx=32)
     ids = {int(t) for _ in range(loader.batches_per_epoch) for t in loader.next_batch()[0].flatten()}
     assert {0x1F600, 0x20000, 0x110000} <= ids  # ids beyond uint16 arrive intact
+
+
+def test_demo_corpus_defaults_to_the_demo_model_tokenizer():
+    from gpt2.checkpoint import resolve_checkpoint
+    from gpt2.cli.main import build_parser
+    from gpt2.data import corpus
+
+    def tokenizer(*argv: str) -> str:
+        args = build_parser().parse_args(["prepare", "-o", "x", *argv])
+        return corpus.default_tokenizer(args.corpus) if args.tokenizer is None else args.tokenizer
+
+    assert tokenizer("--corpus", "demo") == "demo"
+    assert tokenizer("--corpus", "demo", "--tokenizer", "gpt2") == "gpt2"  # named explicitly: kept
+    assert tokenizer("in.txt") == "gpt2"
+    demo_dir = Path(corpus.tokenizer_location("demo"))
+    assert demo_dir == resolve_checkpoint("demo") and (demo_dir / "vocab.json").is_file()
+    assert corpus.tokenizer_location("gpt2") == "gpt2"

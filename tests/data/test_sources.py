@@ -5,10 +5,12 @@ from __future__ import annotations
 import gzip
 import json
 import lzma
+import time
 
 import pytest
 
 from gpt2.data import DataError, ReadOptions
+from gpt2.data import sources
 from gpt2.data.sources import SourceStats, iter_documents
 
 
@@ -186,6 +188,7 @@ def test_hugging_face_stream_failing_midway(monkeypatch):
     fake = types.ModuleType("datasets")
     fake.load_dataset = lambda name, config, split, streaming: _FailingStream()
     monkeypatch.setitem(sys.modules, "datasets", fake)
+    monkeypatch.setattr(sources, "_hub_problem", lambda: None)  # as if the hub were reachable
     docs, stats = read(["hf:some/dataset"])
     assert [d.text for d in docs] == ["one \ufffd", "two"] and stats.replaced_surrogates == 1
     assert stats.unreadable == 1
@@ -193,3 +196,23 @@ def test_hugging_face_stream_failing_midway(monkeypatch):
                for e in stats.examples)
     with pytest.raises(DataError, match="hf:some/dataset: cannot be read.*ConnectionError"):
         read(["hf:some/dataset"], strict=True)
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_DATASETS_OFFLINE": "true"},
+                                 {"HF_ENDPOINT": "http://127.0.0.1:9"}])  # the discard port: refused
+def test_hugging_face_unusable_fails_at_once(monkeypatch, env):
+    pytest.importorskip("datasets")
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_ENDPOINT", "HTTPS_PROXY", "https_proxy",
+                "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    for var, value in env.items():
+        monkeypatch.setenv(var, value)
+    sources._hub_problem.cache_clear()
+    try:
+        start = time.monotonic()
+        with pytest.raises(DataError, match=r"hf:some/dataset: the Hugging Face hub cannot be used: "
+                                            r"(HF_\w+ is set|cannot reach 127\.0\.0\.1:9)"):
+            read(["hf:some/dataset"])
+        assert time.monotonic() - start < 3  # not datasets' half a minute of retries
+    finally:
+        sources._hub_problem.cache_clear()

@@ -102,7 +102,7 @@ def test_data_errors_are_one_line(ckpt, tmp_path, capsys, task, rows, message):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--task", "nq_open", "--set", "shots=x"], "--shots must be an integer >= 0, got 'x'"),
+    (["--task", "nq_open", "--set", "shots=x"], "--shots must be an integer in [0, 10000], got 'x'"),
     (["--task", "ptb", "--set", "stride=0"], "--stride must be an integer in [1, n_ctx]"),
     (["--task", "wikitext", "--stride", "8"], "task wikitext has no setting stride"),
     (["--task", "lambada_openai", "--json", "/nonexistent-dir/r.json"], "no such directory /nonexistent-dir"),
@@ -140,4 +140,88 @@ def test_stride_help_is_truthful(capsys):
 def test_bad_limit_is_refused(ckpt, capsys):
     with pytest.raises(SystemExit) as e:
         main(["eval", "--model", str(ckpt), "--task", "lambada_openai", "--limit", "0"])
-    assert e.value.code == 2 and "positive integer" in capsys.readouterr().err
+    assert e.value.code == 2 and "--limit: 0 is out of range" in capsys.readouterr().err
+
+
+MC = [{"query": "The sky is", "choices": ["blue", "green"], "gold": 0},
+      {"query": "One, two,", "choices": ["three", "four five six"], "gold": 0}]
+
+
+def test_default_model_is_the_demo_model(tmp_path, capsys):
+    # `gpt2 eval` without --model used to require one; it must use the bundled demo model, as
+    # `gpt2 generate` does, and `--model demo` must name it (with the demo's own tokenizer).
+    from gpt2 import load
+    from gpt2.evaluate import evaluate
+
+    data = write_lines(tmp_path / "mc.jsonl", MC)
+    reports = []
+    for extra in ([], ["--model", "demo"]):
+        out = tmp_path / f"r{len(reports)}.json"
+        assert main(["eval", *extra, "--task", "mc", "--data", str(data), "--json", str(out)]) == 0
+        (r,) = json.loads(out.read_text())["results"]
+        reports.append(r)
+    assert [r["model"] for r in reports] == ["demo", "demo"]
+    assert reports[0]["metrics"] == reports[1]["metrics"]
+    model, tok = load("demo")
+    expected = evaluate(model, "mc", data, tokenizer=tok)
+    assert [m["value"] for m in reports[0]["metrics"]] == pytest.approx([m.value for m in expected.metrics])
+    by_name = evaluate("demo", "mc", data)  # the Python API takes the name too
+    assert by_name.model == "demo" and by_name["acc"] == expected["acc"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--task", "mc", "--device", "cuda"], "--device 'cuda'"),
+    (["--task", "mc", "--device", "banana"], "--device 'banana' is not a device name"),
+    (["--task", "mc", "--dtype", "fp8"], "--dtype 'fp8': choose float32, bfloat16 or float16"),
+    (["--task", "mc", "--set", "seed=1"], "task mc has no setting seed"),
+    (["--task", "cnn_dailymail", "--seed", "1", "--set", "seed=2"], "--seed and --set seed= both given"),
+    (["--task", "cnn_dailymail", "--set", "top_k=1", "--set", "top_k=2"], "--set top_k given twice"),
+    (["--task", "cnn_dailymail", "--set", "top_k=NaN"], "--set top_k must be an integer"),
+    (["--task", "mc"], "needs --data PATH"),
+    (["--task", ","], "no task name"),
+    ([], "give --task TASK"),
+])
+def test_refused_before_the_model_loads_cli(capsys, args, message):
+    # The model does not exist: these are caught first (device and dtype included).
+    if "cuda" in args:
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has CUDA")
+    assert main(["eval", "--model", "/nonexistent-model", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+
+
+def test_data_is_checked_before_the_model_loads(tmp_path, capsys):
+    data = write_lines(tmp_path / "mc.jsonl", MC)
+    assert main(["eval", "--model", "/nonexistent-model", "--task", "mc", "--data", str(tmp_path / "nope.jsonl")]) == 2
+    assert "no such data file" in capsys.readouterr().err
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text('{"query": "q"}\n')
+    assert main(["eval", "--model", "/nonexistent-model", "--task", "mc", "--data", str(bad)]) == 2
+    assert "missing field(s) choices, gold" in capsys.readouterr().err
+    assert main(["eval", "--model", "/nonexistent-model", "--task", "mc", "--data", str(data)]) == 2
+    assert "/nonexistent-model" in capsys.readouterr().err  # the data was fine: now the model
+
+
+def test_long_question_next_to_long_answers_at_every_batch_size(tmp_path, capsys):
+    # The crash: one long question with short answers next to a short question with long
+    # answers packed past n_ctx (KVCache max_len error at the default batch size 16).
+    import torch
+
+    from gpt2 import GPT2, GPT2Config
+
+    torch.manual_seed(0)
+    ckpt = tmp_path / "ckpt"
+    GPT2(GPT2Config(n_layer=1, n_embd=16, n_head=2, n_ctx=64)).save_pretrained(ckpt)
+    rows = [{"query": "one two three four five " * 10, "choices": ["yes", "no"], "gold": 0},
+            {"query": "Why?", "choices": ["because of " * 15, "never " * 20], "gold": 1}]
+    data = write_lines(tmp_path / "mc.jsonl", rows)
+    values = {}
+    for bs in ("1", "2", "16"):
+        out = tmp_path / f"r{bs}.json"
+        assert main(["eval", "--model", str(ckpt), "--task", "mc", "--data", str(data),
+                     "--batch-size", bs, "--json", str(out)]) == 0, capsys.readouterr().err
+        values[bs] = [m["value"] for m in json.loads(out.read_text())["results"][0]["metrics"]]
+    assert values["1"] == values["2"] == values["16"]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import time
 
 import pytest
 
@@ -218,13 +219,16 @@ def test_hub_unreachable_is_one_line(model, tokenizer, tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize("task, settings, message", [
-    ("nq_open", {"shots": "x"}, r"--shots must be an integer >= 0, got 'x'"),
-    ("nq_open", {"shots": -1}, r"--shots must be an integer >= 0"),
+    ("nq_open", {"shots": "x"}, r"--shots must be an integer in \[0, 10000\], got 'x'"),
+    ("nq_open", {"shots": -1}, r"--shots must be an integer in \[0, 10000\]"),
+    ("nq_open", {"shots": 10**30}, r"--shots must be an integer in \[0, 10000\]"),
     ("nq_open", {"max_new_tokens": 64}, r"--set max_new_tokens must be an integer in \[1, 63\]"),
     ("coqa", {"max_new_tokens": 0}, r"--set max_new_tokens must be an integer in \[1, 63\]"),
-    ("cnn_dailymail", {"top_k": 2.5}, r"--set top_k must be an integer >= 0"),
-    ("cnn_dailymail", {"sentences": 0}, r"--set sentences must be a positive integer"),
-    ("cnn_dailymail", {"seed": "1"}, r"--seed must be an integer"),
+    ("cnn_dailymail", {"top_k": 2.5}, r"--set top_k must be an integer in \[0, 1000000\]"),
+    ("cnn_dailymail", {"top_k": float("nan")}, r"--set top_k must be an integer in \[0, 1000000\] .*, got nan"),
+    ("cnn_dailymail", {"sentences": 0}, r"--set sentences must be an integer in \[1, 1000\]"),
+    ("cnn_dailymail", {"seed": "1"}, r"--seed must be an integer in \[0, 4294967295\]"),
+    ("cnn_dailymail", {"seed": 2**64}, r"--seed must be an integer in \[0, 4294967295\]"),
     ("ptb", {"join": "no"}, r"--set join must be true or false"),
 ])
 def test_bad_settings_are_refused(model, tokenizer, lambada_file, task, settings, message):
@@ -347,3 +351,45 @@ def test_generation_shows_progress(paris, tokenizer, tmp_path, capsys):
              max_new_tokens=1, batch_size=1, progress=True)
     err = capsys.readouterr().err
     assert "nq_open" in err and "0/2" in err  # a bar over the 2 scored prompts
+
+
+def _empty_hub_cache(tmp_path, monkeypatch):
+    """An empty cache for huggingface_hub and datasets (the libraries copy the variables when
+    imported: set their copies too); returns the modules, or None without `datasets`."""
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_DATASETS_CACHE", str(tmp_path / "hf" / "datasets"))
+    datasets = pytest.importorskip("datasets")
+    import datasets.config
+    import huggingface_hub.constants as hub
+
+    monkeypatch.setattr(hub, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "hf" / "datasets")
+    return hub, datasets
+
+
+@pytest.mark.parametrize("offline", [True, False])
+def test_unreachable_hub_fails_at_once(model, tokenizer, tmp_path, monkeypatch, offline):
+    # huggingface_hub retried an unreachable hub for ~25 s (5 retries with back-off) before
+    # the one-line error. Offline mode (HF_HUB_OFFLINE) must fail at once, and without it one
+    # quick attempt must do: the endpoint here is a closed local port, so no network is used.
+    hub, datasets = _empty_hub_cache(tmp_path, monkeypatch)
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
+        monkeypatch.delenv(var, raising=False)
+    if offline:
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", True)
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", True)
+    else:
+        monkeypatch.setattr(hub, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+        monkeypatch.setattr(datasets.config, "HF_DATASETS_OFFLINE", False)
+    for var in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(var, raising=False)
+    endpoint = "http://127.0.0.1:9"  # the discard port: nothing listens, the connection is refused
+    monkeypatch.setattr(hub, "ENDPOINT", endpoint)
+    monkeypatch.setattr(datasets.config, "HF_ENDPOINT", endpoint)
+    start = time.monotonic()
+    with pytest.raises(EvalDataError, match=r"task wikitext2: .*pass --data PATH") as e:
+        evaluate(model, "wikitext2", tokenizer=tokenizer)
+    assert time.monotonic() - start < 5
+    assert ("HF_HUB_OFFLINE is set" if offline else "cannot be reached") in str(e.value)

@@ -1,8 +1,9 @@
-"""`gpt2 eval --model M --task T`: zero-shot evaluation with a table and a JSON report.
+"""`gpt2 eval --task T [--model M]`: zero-shot evaluation with a table and a JSON report.
 
 Tasks: perplexity (wikitext, wikitext2, wikitext103, ptb, enwik8, text8, 1bw, lambada_lm,
 text), lambada_openai / lambada, cbt_cn / cbt_ne, winograd, hellaswag / mc, coqa,
 cnn_dailymail, wmt14_en_fr / wmt14_fr_en, nq_open. `gpt2 eval --list` describes them.
+The model is the bundled demo model unless --model names another (as for `gpt2 generate`).
 """
 
 from __future__ import annotations
@@ -11,54 +12,47 @@ import argparse
 import json
 import sys
 
+# Upper bounds of the CLI's own numbers (the settings' bounds live in evaluate/registry.py).
+MAX_LIMIT = 1_000_000_000
+MAX_BATCH_SIZE = 4096
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
+    from ..evaluate.registry import MAX_SEED, MAX_SHOTS, MAX_STRIDE
+    from .numbers import int_in
+
     p = subparsers.add_parser(
         "eval",
         help="zero-shot evaluation on the paper's and lm-evaluation-harness's tasks",
         description=__doc__.split("\n\n")[0],
     )
-    p.add_argument("--model", "-m", metavar="NAME_OR_DIR", help="checkpoint directory or hub name")
+    p.add_argument("--model", "-m", metavar="NAME_OR_DIR",
+                   help="demo (the bundled demo model, the default, as gpt2 generate), "
+                        "a checkpoint directory or a hub name such as gpt2")
     p.add_argument("--task", "-t", metavar="TASK[,TASK...]", help="task name(s), comma-separated")
     p.add_argument("--data", metavar="PATH",
                    help="local data file in the dataset's published format (default: the hub, when online)")
-    p.add_argument("--limit", metavar="N", type=_positive_int, help="evaluate the first N examples only")
-    p.add_argument("--batch-size", "-b", metavar="B", type=_positive_int, default=16,
-                   help="sequences per forward pass (default 16)")
-    p.add_argument("--stride", metavar="S", type=_positive_int,
-                   help="paper-style perplexity tasks: tokens each window advances (default n_ctx/2); "
-                        "not for wikitext, which always uses lm-eval's disjoint n_ctx windows")
-    p.add_argument("--shots", metavar="K", type=_nonneg_int, help="translation / QA: example pairs in the context")
-    p.add_argument("--seed", type=int, help="sampling seed (summarization)")
+    p.add_argument("--limit", metavar="N", type=int_in(1, MAX_LIMIT),
+                   help=f"evaluate the first N examples only (1 to {MAX_LIMIT:,})")
+    p.add_argument("--batch-size", "-b", metavar="B", type=int_in(1, MAX_BATCH_SIZE), default=16,
+                   help=f"sequences per forward pass, 1 to {MAX_BATCH_SIZE} (default 16)")
+    p.add_argument("--stride", metavar="S", type=int_in(1, MAX_STRIDE),
+                   help="paper-style perplexity tasks (not for wikitext, which always uses lm-eval's "
+                        "disjoint n_ctx windows): tokens each window advances, 1 to n_ctx (default n_ctx/2)")
+    p.add_argument("--shots", metavar="K", type=int_in(0, MAX_SHOTS),
+                   help=f"translation / QA: example pairs in the context, 0 to {MAX_SHOTS:,}")
+    p.add_argument("--seed", type=int_in(0, MAX_SEED), help=f"sampling seed (summarization), 0 to {MAX_SEED}")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
                    help="any other task setting, e.g. --set max_new_tokens=50 (JSON values)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default cpu)")
-    p.add_argument("--dtype", help="float32 (default), bfloat16, float16")
+    p.add_argument("--dtype", default="float32",
+                   help="float32 (default, whatever the checkpoint stores), bfloat16, float16")
     p.add_argument("--json", metavar="OUT",
-                   help="also write the JSON report to OUT (checked to be writable before the run)")
+                   help="also write the JSON report to OUT (checked to be writable before the run; "
+                        "written atomically at the end)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
     p.set_defaults(func=run)
-
-
-def _positive_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}") from None
-    if v < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {s!r}")
-    return v
-
-
-def _nonneg_int(s: str) -> int:
-    try:
-        v = int(s)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}") from None
-    if v < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {s!r}")
-    return v
 
 
 def _settings(args: argparse.Namespace) -> dict:
@@ -67,14 +61,19 @@ def _settings(args: argparse.Namespace) -> dict:
     out: dict = {}
     for item in args.set:
         key, eq, value = item.partition("=")
+        key = key.strip()
         if not eq or not key:
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE")
+            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_new_tokens=50")
+        if key in out:
+            raise UsageError(f"--set {key} given twice; give each setting once")
         try:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
     for name in ("stride", "shots", "seed"):
         if getattr(args, name) is not None:
+            if name in out:
+                raise UsageError(f"--{name} and --set {name}= both given; give one")
             out[name] = getattr(args, name)
     return out
 
@@ -82,16 +81,18 @@ def _settings(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..evaluate import evaluate, format_table, get_task, tasks, write_json
-    from ..evaluate.registry import check_settings
+    from ..evaluate.registry import check_settings, load_docs
     from ..evaluate.report import check_json_path
 
     if args.list:
         for name, t in tasks().items():
             print(f"{name:<16} {t.description}")
         return 0
-    if not args.model or not args.task:
-        raise UsageError("give --model NAME_OR_DIR and --task TASK (gpt2 eval --list shows the tasks)")
+    if not args.task:
+        raise UsageError("give --task TASK (gpt2 eval --list shows the tasks)")
     names = [t.strip() for t in args.task.split(",") if t.strip()]
+    if not names:
+        raise UsageError(f"--task {args.task!r}: no task name (gpt2 eval --list shows the tasks)")
     specs = [get_task(n) for n in names]  # unknown names fail before the model loads
     settings = _settings(args)
     for spec in specs:
@@ -104,20 +105,37 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError("--data goes with one --task at a time")
     if args.json:
         check_json_path(args.json)  # before the run, not after it
+    device, dtype = _device_and_dtype(args)
+    sys.stdout.flush()  # a closed stdout fails here, not after the whole evaluation
+    # Every task's data before the model: a bad file or an unreachable hub costs no loading.
+    loaded = [load_docs(spec, args.data) for spec in specs]
 
-    from ..model import GPT2
+    from ..loading import DEFAULT_MODEL, load
 
-    model = GPT2.from_pretrained(args.model, device=args.device, dtype=args.dtype)
-    model.name_or_path = args.model  # shown in the report
-    from ..evaluate.registry import _tokenizer_for
-
-    tokenizer = _tokenizer_for(args.model)
+    name = args.model or DEFAULT_MODEL
+    model, tokenizer = load(name, device=device, dtype=dtype)
+    model.name_or_path = name  # shown in the report
     progress = not args.no_progress and sys.stderr.isatty()
     results = []
-    for name in names:
-        results.append(evaluate(model, name, args.data, tokenizer=tokenizer, limit=args.limit,
+    for task, data in zip(names, loaded):
+        results.append(evaluate(model, task, data, tokenizer=tokenizer, limit=args.limit,
                                 batch_size=args.batch_size, progress=progress, **settings))
-    print(format_table(results))
+    print(format_table(results), flush=True)  # a full stdout fails before the report is written
     if args.json:
         write_json(results, args.json)
     return 0
+
+
+def _device_and_dtype(args: argparse.Namespace):  # noqa: ANN202 (torch types, imported late)
+    """--device and --dtype checked before the model loads (float32 unless asked: the demo
+    model is stored in float16, which loses precision in the log-probabilities)."""
+    from ..checkpoint import parse_dtype
+    from ..devices import parse_device
+    from ..errors import GPT2Error, UsageError
+
+    device = None if args.device is None else parse_device(args.device, "--device")
+    try:
+        dtype = parse_dtype(args.dtype)
+    except GPT2Error:
+        raise UsageError(f"--dtype {args.dtype!r}: choose float32, bfloat16 or float16") from None
+    return device, dtype

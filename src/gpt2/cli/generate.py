@@ -1,5 +1,6 @@
 """`gpt2 generate [PROMPT]`: sample text from a model, streamed to the terminal as it is decoded.
 
+    gpt2 generate "ROMEO:"                                     # the bundled demo model (--model demo)
     gpt2 generate "The meaning of life is" --model gpt2        # top-k 40, as OpenAI released
     gpt2 generate --unconditional --n-samples 3 --seed 0       # from <|endoftext|>
     echo "Once upon a time" | gpt2 generate - --temperature 0  # greedy, prompt from stdin
@@ -7,7 +8,13 @@
     gpt2 generate "Hi" --json --n-samples 2                    # one JSON object per sample
 
 stdout holds only the generated text (or the JSON lines); information and warnings go to
-stderr. A thin layer over gpt2.sampling.generate / stream.
+stderr. Each sample ends with a newline; with --n-samples above 1, each sample is preceded on
+stdout by a separator line, as OpenAI's scripts print it:
+    ======================================== SAMPLE 2 ========================================
+--interactive: Ctrl-C stops the answer being written and returns to the prompt; at the prompt,
+Ctrl-D (end of input) ends with exit code 0 and Ctrl-C with exit code 130. On a terminal the
+prompt line has readline's editing and history. Ctrl-C anywhere else ends with exit code 130.
+A thin layer over gpt2.sampling.generate / stream.
 """
 
 from __future__ import annotations
@@ -16,19 +23,23 @@ import argparse
 import json
 import sys
 import warnings
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..config import MAX_NEW_TOKENS, MAX_SAMPLES, MAX_SEED, MAX_TOP_K
 from ..errors import UsageError
+from .numbers import float_in, int_in
 
 if TYPE_CHECKING:
-    import torch
-
     from ..model import GPT2
     from ..sampling import SamplingOptions
 
-# The small model the training issue ships inside the package; used when --model is omitted.
-DEMO_MODEL = Path(__file__).resolve().parent.parent / "assets" / "demo-model"
+DTYPES = ("float32", "bfloat16", "float16")
+PROMPT = "Model prompt >>> "
+
+
+def separator(index: int) -> str:
+    """The line before sample `index` (from 1) when several are printed: OpenAI's format."""
+    return f"{'=' * 40} SAMPLE {index} {'=' * 40}"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -40,54 +51,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
     p.add_argument("prompt", nargs="?", metavar="PROMPT", help="the prompt; '-' reads it from stdin")
-    p.add_argument("--model", metavar="NAME_OR_DIR",
-                   help="checkpoint directory or hub name (default: the bundled demo model)")
-    p.add_argument("--max-new-tokens", type=int, default=256, metavar="N", help="tokens to generate per sample (default 256)")
-    p.add_argument("--temperature", type=float, default=1.0, help="softmax temperature; 0 = greedy (default 1)")
-    p.add_argument("--top-k", type=int, default=40, metavar="K",
-                   help="sample among the K most likely tokens; 0 = off (default 40, OpenAI's setting)")
-    p.add_argument("--top-p", type=float, default=1.0, metavar="P", help="nucleus sampling mass; 1 = off (default 1)")
-    p.add_argument("--repetition-penalty", type=float, default=1.0, metavar="R",
-                   help="CTRL's penalty on tokens already present; 1 = off (default 1)")
+    p.add_argument("--model", metavar="NAME_OR_DIR", default="demo",
+                   help="demo (the bundled demo model, the default), a preset or hub name such as "
+                        "gpt2, or a checkpoint directory")
+    p.add_argument("--max-new-tokens", type=int_in(1, MAX_NEW_TOKENS), default=256, metavar="N",
+                   help=f"tokens to generate per sample, 1 to {MAX_NEW_TOKENS} (default 256)")
+    p.add_argument("--temperature", type=float_in(0, None), default=1.0, metavar="T",
+                   help="softmax temperature, a finite number >= 0; 0 = greedy (default 1)")
+    p.add_argument("--top-k", type=int_in(0, MAX_TOP_K), default=40, metavar="K",
+                   help=f"sample among the K most likely tokens, 0 to {MAX_TOP_K}; 0 = off "
+                        "(default 40, OpenAI's setting)")
+    p.add_argument("--top-p", type=float_in(0, 1, low_open=True), default=1.0, metavar="P",
+                   help="nucleus sampling mass, in (0, 1]; 1 = off (default 1)")
+    p.add_argument("--repetition-penalty", type=float_in(0, None, low_open=True), default=1.0, metavar="R",
+                   help="CTRL's penalty on tokens already present, a finite number > 0; 1 = off (default 1)")
     p.add_argument("--stop", action="append", default=[], metavar="TEXT",
                    help="stop when this text appears (not printed); repeatable")
     p.add_argument("--ignore-eot", action="store_true",
                    help="keep going past <|endoftext|> (as OpenAI's scripts do) instead of stopping there")
-    p.add_argument("--seed", type=int, default=None, help="random seed: the same seed gives the same samples")
-    p.add_argument("--n-samples", type=int, default=1, metavar="N", help="samples per prompt (default 1)")
+    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=None, metavar="S",
+                   help="random seed, 0 to 2**63 - 1: the same seed gives the same samples")
+    p.add_argument("--n-samples", type=int_in(1, MAX_SAMPLES), default=1, metavar="N",
+                   help=f"samples per prompt, 1 to {MAX_SAMPLES} (default 1); above 1, a separator "
+                        "line precedes each sample on stdout")
     p.add_argument("--unconditional", action="store_true", help="no prompt: start from <|endoftext|>")
-    p.add_argument("--interactive", action="store_true", help="read prompts in a loop (until EOF or Ctrl-C)")
+    p.add_argument("--interactive", action="store_true",
+                   help="read prompts in a loop; Ctrl-C stops an answer, Ctrl-D ends")
     p.add_argument("--json", action="store_true",
                    help='print one JSON object per sample per line: {"prompt_tokens", "tokens", "text"}')
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ... (default cpu)")
-    p.add_argument("--dtype", default="float32", help="float32, bfloat16 or float16 (default float32)")
+    p.add_argument("--dtype", default="float32", choices=DTYPES,
+                   help="float32, bfloat16 or float16 (default float32)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..sampling import SamplingOptions
-
     # Every check that needs no model comes first, so a mistake costs no loading time.
-    options = SamplingOptions(
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
-        stop_token_ids=() if args.ignore_eot else None, seed=args.seed, n_samples=args.n_samples,
-    )
-    if args.interactive and (args.unconditional or args.prompt is not None):
-        raise UsageError("--interactive reads its prompts itself: give no PROMPT and no --unconditional")
-    if args.unconditional and args.prompt is not None:
-        raise UsageError("--unconditional takes no PROMPT")
-    prompt: str | None = None
-    if not args.interactive and not args.unconditional:
-        prompt = _read_stdin() if args.prompt == "-" else args.prompt
-        if not prompt:
-            raise UsageError("empty prompt: give a PROMPT (or '-' for stdin), or use --unconditional")
-    device = _device(args.device)
-    from ..checkpoint import parse_dtype
+    options = _options(args)
+    prompt = _prompt(args)
+    from ..devices import parse_device
 
-    dtype = parse_dtype(args.dtype)
+    device = parse_device(args.device, "--device")
+    sys.stdout.flush()  # a closed stdout is an error now, not after loading the model
+    from ..loading import load
 
-    model, tokenizer = _load(args.model, device, dtype)
+    if args.interactive:
+        _note(f"Loading {args.model} on {device} ...")
+    model, tokenizer = load(args.model, device=device, dtype=args.dtype)
     from ..sampling import ContextWindowWarning
 
     with warnings.catch_warnings():
@@ -99,45 +109,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_stdin() -> str:
-    data = sys.stdin.buffer.read()
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        raise UsageError(f"stdin is not UTF-8 text (byte {e.start}: {data[e.start:e.start + 1]!r})") from None
+def _options(args: argparse.Namespace) -> "SamplingOptions":
+    from ..sampling import SamplingOptions
+
+    if any(s == "" for s in args.stop):
+        raise UsageError("--stop '': empty text; give the text to stop at")
+    if args.interactive and (args.unconditional or args.prompt is not None):
+        raise UsageError("--interactive reads its prompts itself: give no PROMPT and no --unconditional")
+    if args.unconditional and args.prompt is not None:
+        raise UsageError("--unconditional takes no PROMPT")
+    # The argparse types enforce the ranges SamplingOptions checks (the same constants).
+    return SamplingOptions(
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
+        top_p=args.top_p, repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
+        stop_token_ids=() if args.ignore_eot else None, seed=args.seed, n_samples=args.n_samples,
+    )
 
 
-def _device(name: str) -> "torch.device":
-    import torch
+def _prompt(args: argparse.Namespace) -> str | None:
+    """The prompt (None: unconditional or interactive), read from stdin for '-'."""
+    from .streams import read_stdin_text
 
-    try:
-        device = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise UsageError(f"--device {name!r}: not a device (try cpu or cuda)") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError(f"--device {name}: CUDA is not available here")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise UsageError(f"--device {name}: MPS is not available here")
-    return device
-
-
-def _load(name: str | None, device, dtype) -> tuple["GPT2", object]:
-    """The model and its tokenizer: the checkpoint's own vocab.json + merges.txt when it has
-    them, else GPT-2's bundled vocabulary."""
-    from ..checkpoint import resolve_checkpoint
-    from ..model import GPT2
-    from ..tokenizer import Tokenizer
-
-    if name is None:
-        if not (DEMO_MODEL / "config.json").is_file():
-            raise UsageError("--model is required: give a checkpoint directory or a hub name such "
-                             "as gpt2 (this build has no bundled demo model)")
-        name = str(DEMO_MODEL)
-    directory = resolve_checkpoint(name)
-    model = GPT2.from_pretrained(directory, device=device, dtype=dtype)
-    has_vocab = (directory / "vocab.json").is_file() and (directory / "merges.txt").is_file()
-    tokenizer = Tokenizer.from_pretrained(str(directory) if has_vocab else "gpt2")
-    return model, tokenizer
+    if args.interactive:
+        if sys.stdin is None:
+            raise UsageError("--interactive: stdin is closed; run it in a terminal or pipe prompts in")
+        return None
+    if args.unconditional:
+        return None
+    prompt = read_stdin_text("PROMPT '-'") if args.prompt == "-" else args.prompt
+    if not prompt:
+        raise UsageError("empty prompt: give a PROMPT (or '-' for stdin), or use --unconditional")
+    return prompt
 
 
 def _sample(model: "GPT2", tokenizer, prompt: str | None, options: "SamplingOptions", as_json: bool) -> None:
@@ -160,7 +162,7 @@ def _sample(model: "GPT2", tokenizer, prompt: str | None, options: "SamplingOpti
         kwargs["seed"] = secrets.randbits(63)
     for j in range(options.n_samples):
         if options.n_samples > 1:
-            print(f"{'=' * 40} SAMPLE {j + 1} {'=' * 40}", file=sys.stderr, flush=True)
+            print(separator(j + 1), flush=True)
         for piece in stream(model, tokenizer, prompt, sample_index=j, **kwargs):
             sys.stdout.write(piece)
             sys.stdout.flush()
@@ -169,28 +171,69 @@ def _sample(model: "GPT2", tokenizer, prompt: str | None, options: "SamplingOpti
 
 
 def _interactive(model: "GPT2", tokenizer, options: "SamplingOptions", as_json: bool) -> int:
-    """OpenAI's interactive_conditional_samples.py: prompt, samples, repeat; EOF or Ctrl-C ends."""
-    try:
-        while True:
-            sys.stderr.write("Model prompt >>> ")
-            sys.stderr.flush()
-            raw = sys.stdin.buffer.readline()
-            if not raw:  # EOF
-                sys.stderr.write("\n")
-                return 0
-            try:
-                prompt = raw.decode("utf-8").rstrip("\r\n")
-            except UnicodeDecodeError:
-                print("The prompt is not UTF-8 text!", file=sys.stderr)
-                continue
-            if not prompt.strip():
-                print("Prompt should not be empty!", file=sys.stderr)
-                continue
+    """OpenAI's interactive_conditional_samples.py: prompt, samples, repeat. Ctrl-C during an
+    answer returns to the prompt; EOF at the prompt ends (0); Ctrl-C at the prompt reaches main
+    (130)."""
+    read = _prompt_reader()
+    while True:
+        prompt = read()
+        if prompt is None:  # EOF
+            sys.stderr.write("\n")
+            return 0
+        if not prompt.strip():
+            _note("Prompt should not be empty!")
+            continue
+        try:
             _sample(model, tokenizer, prompt, options, as_json)
-    except KeyboardInterrupt:
-        sys.stderr.write("\n")
-        return 0
+        except KeyboardInterrupt:  # stop this answer only
+            sys.stdout.write("\n")
+            sys.stdout.flush()
+            _note("(stopped)")
+
+
+def _prompt_reader():  # noqa: ANN202
+    """A function returning the next prompt line, or None at EOF. On a terminal (stdin and
+    stdout both), input() with readline's line editing and history; else the prompt goes to
+    stderr (stdout holds only samples) and the line is read as UTF-8."""
+    from .streams import read_stdin_line
+
+    if sys.stdin.isatty() and sys.stdout.isatty():
+        try:
+            import readline  # noqa: F401  (input() uses it once imported)
+        except ImportError:  # not on every platform
+            pass
+
+        def from_terminal() -> str | None:
+            try:
+                return input(PROMPT)
+            except EOFError:
+                return None
+            except KeyboardInterrupt:
+                sys.stdout.write("\n")  # main's "interrupted" line starts a line of its own
+                raise
+
+        return from_terminal
+
+    def from_stream() -> str | None:
+        while True:
+            try:  # the prompt inside: a Ctrl-C just after it is written still ends its line
+                sys.stderr.write(PROMPT)
+                sys.stderr.flush()
+                return read_stdin_line("--interactive")
+            except UsageError as e:  # a line that is not UTF-8: say so and ask again
+                _note(f"\n{e}; try again")
+            except KeyboardInterrupt:
+                _note("")  # main's "interrupted" line starts a line of its own
+                raise
+
+    return from_stream
+
+
+def _note(text: str) -> None:
+    """One line on stderr, written whole: a Ctrl-C cannot split it from its newline."""
+    sys.stderr.write(text + "\n")
+    sys.stderr.flush()
 
 
 def _warn_to_stderr(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"gpt2 generate: warning: {message}", file=sys.stderr, flush=True)
+    _note(f"gpt2 generate: warning: {message}")

@@ -1,7 +1,10 @@
 """`gpt2 info NAME_OR_DIR`: a model's config and parameter count, offline.
 
-NAME is a preset (gpt2, gpt2-medium, gpt2-large, gpt2-xl, the small CPU ones, or a hub alias
-such as openai-community/gpt2); DIR is a checkpoint directory. Nothing is downloaded.
+NAME is `demo` (the bundled demo model), a preset (gpt2, gpt2-medium, gpt2-large, gpt2-xl, the
+small CPU ones, or a hub alias such as openai-community/gpt2); DIR is a checkpoint directory,
+whose weights files are checked against its config.json from their headers (no tensor data is
+read): missing, corrupt or truncated weights and shapes that disagree with config.json are
+errors. Nothing is downloaded.
 """
 
 from __future__ import annotations
@@ -18,45 +21,42 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "info",
         help="show a model's config and parameter count (offline)",
         description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[1:]),
     )
-    p.add_argument("model", metavar="NAME_OR_DIR", help="preset name or checkpoint directory")
+    p.add_argument("model", metavar="NAME_OR_DIR",
+                   help="demo (the bundled demo model), a preset name or a checkpoint directory")
     p.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     p.set_defaults(func=run)
 
 
 def model_info(name_or_dir: str) -> dict:
     """Config, parameter counts and (for a directory) weights files of a model, as a dict."""
-    import torch
-
-    from ..checkpoint import weights_files, load_config
+    from ..checkpoint import DEMO_NAME, inspect_checkpoint, resolve_checkpoint
     from ..config import GPT2Config, preset_names
     from ..errors import ConfigError
-    from ..model import GPT2
 
     path = Path(name_or_dir).expanduser()
     files: list[Path] = []
-    if path.is_dir():
-        config = load_config(path)
-        files = weights_files(path)
-        source = str(path)
+    if path.exists() or name_or_dir == DEMO_NAME:
+        directory = resolve_checkpoint(name_or_dir)  # a local directory: never downloads
+        config, files = inspect_checkpoint(directory)
+        source = "demo" if name_or_dir == DEMO_NAME and not path.exists() else str(directory)
     else:
         try:
             config = GPT2Config.preset(name_or_dir)
         except ConfigError:
             raise CheckpointError(
                 f"{name_or_dir}: not a checkpoint directory nor a preset "
-                f"({', '.join(preset_names())})"
+                f"({', '.join([DEMO_NAME, *preset_names()])})"
             ) from None
         source = "preset"
-    with torch.device("meta"):  # shapes only: no memory, no init
-        model = GPT2(config)
     return {
         "model": name_or_dir,
         "source": source,
         "config": config.to_dict(),
-        "parameters": model.num_parameters(),
-        "non_embedding_parameters": model.num_parameters(exclude_embeddings=True),
-        "weights_files": [{"file": f.name, "bytes": f.stat().st_size} for f in files if f.exists()],
+        "parameters": config.num_parameters(),
+        "non_embedding_parameters": config.num_parameters(exclude_embeddings=True),
+        "weights_files": [{"file": f.name, "bytes": f.stat().st_size} for f in files],
     }
 
 

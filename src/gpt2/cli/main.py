@@ -54,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         parser = build_parser()
         args = parser.parse_args(argv)
     except KeyboardInterrupt:
+        _forget_unhandled_interrupt()
         print("gpt2: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     if not getattr(args, "func", None):
@@ -70,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{prefix}: error: {_one_line(e)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
+        _forget_unhandled_interrupt()
         print(f"{prefix}: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except StdoutGone:  # e.g. `gpt2 generate ... | head`: the reader has what it wanted
@@ -82,6 +84,13 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_USAGE
     finally:
         sys.stdout = original_stdout
+
+
+def _forget_unhandled_interrupt() -> None:
+    """CPython remembers a KeyboardInterrupt that escaped code run from a string (eval/exec, e.g.
+    inside namedtuple during an import) and, at exit, kills the process with SIGINT instead of
+    returning our exit code 130. Running any string resets that flag."""
+    exec("None", {})
 
 
 def _one_line(error: BaseException) -> str:

@@ -8,12 +8,17 @@ import math
 from typing import Callable
 
 
+def _fmt(x: float) -> str:
+    """Integers in full (1048576, not 1.04858e+06); other numbers short."""
+    return str(x) if isinstance(x, int) else f"{x:g}"
+
+
 def _describe(low: float | None, high: float | None) -> str:
     if low is not None and high is not None:
-        return f"in [{low:g}, {high:g}]"
+        return f"in [{_fmt(low)}, {_fmt(high)}]"
     if low is not None:
-        return f"at least {low:g}"
-    return f"at most {high:g}"
+        return f"at least {_fmt(low)}"
+    return f"at most {_fmt(high)}"
 
 
 def int_in(low: int | None = None, high: int | None = None) -> Callable[[str], int]:
@@ -46,8 +51,8 @@ def float_in(low: float | None = None, high: float | None = None, *,
         bad = (low is not None and (value < low or (low_open and value == low))) or \
               (high is not None and (value > high or (high_open and value == high)))
         if bad:
-            lo = "" if low is None else ("(" if low_open else "[") + f"{low:g}"
-            hi = "" if high is None else f"{high:g}" + (")" if high_open else "]")
+            lo = "" if low is None else ("(" if low_open else "[") + _fmt(low)
+            hi = "" if high is None else _fmt(high) + (")" if high_open else "]")
             where = f"in {lo}, {hi}" if low is not None and high is not None else _describe(low, high)
             raise argparse.ArgumentTypeError(f"{text} is out of range: must be {where}")
         return value

@@ -2,19 +2,31 @@
 
 INPUT: text files (one document each, or split with --separator), .jsonl[.gz|.xz|.zst] (--text-field),
 .parquet, directories (recursively), or hf:NAME[:CONFIG] for a Hugging Face dataset; --corpus demo
-prepares the bundled Shakespeare + King James Bible corpus instead.
+prepares the bundled Shakespeare + King James Bible corpus instead, with the demo model's own
+8,192-token vocabulary unless --tokenizer names another, so that `gpt2 train configs/demo.toml`
+then trains the demo model's shape (6.9M parameters). Ctrl-C stops the run and leaves OUT as it was.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..errors import UsageError
+from .numbers import float_in, int_in
 
 if TYPE_CHECKING:
     from ..data import PrepareConfig
+
+
+# Ranges of the numeric options (also in their help): beyond them a value is a mistake.
+MAX_CHARS = 10**12  # characters in one document
+MAX_NUM_PERM = 1024  # choosing the LSH bands takes ~0.3 s at 1024
+MAX_NGRAM = 100
+MAX_SHARD_TOKENS = 10**12
+MAX_WORKERS = 512
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,33 +38,46 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("inputs", nargs="*", metavar="INPUT", help="files, directories or hf:NAME")
     p.add_argument("-o", "--out", required=True, metavar="DIR", help="output directory")
     p.add_argument("--corpus", metavar="NAME", help="prepare a bundled corpus (demo)")
-    p.add_argument("--tokenizer", default="gpt2", help="gpt2 (default) or a tokenizer directory")
+    p.add_argument("--tokenizer", metavar="NAME_OR_DIR",
+                   help="gpt2 (GPT-2's 50,257 tokens), demo (the bundled demo model's 8,192) or a tokenizer "
+                        "directory; default: demo with --corpus demo (what the demo model and configs/demo.toml "
+                        "use), else gpt2")
     g = p.add_argument_group("reading")
     g.add_argument("--text-field", default="text", help="JSONL/Parquet field holding the text (default: text)")
     g.add_argument("--separator", help=r"split .txt files into documents at this string (escapes like \n work)")
     g.add_argument("--strict", action="store_true", help="stop at a bad JSONL line or unreadable file")
     g = p.add_argument_group("cleaning and filtering (all on by default)")
     g.add_argument("--normalize", default="NFC", choices=["NFC", "NFKC", "NFD", "NFKD", "none"],
-                   help="Unicode normalization form (default NFC)")
+                   help="Unicode normalization form of the text kept (default NFC); n-gram matching "
+                        "(near-duplicates, decontamination) compares NFKC forms whatever this says")
     g.add_argument("--keep-control", action="store_true", help="keep control characters and \\r")
-    g.add_argument("--min-chars", type=int, default=1, help="drop shorter documents (default 1)")
-    g.add_argument("--max-chars", type=int, help="drop longer documents")
+    g.add_argument("--min-chars", type=int_in(0, MAX_CHARS), default=1,
+                   help=f"drop shorter documents (0 to {MAX_CHARS:,}, default 1)")
+    g.add_argument("--max-chars", type=int_in(1, MAX_CHARS),
+                   help=f"drop longer documents (1 to {MAX_CHARS:,}, at least --min-chars; default: no limit)")
     g.add_argument("--no-quality", action="store_true", help="switch off the Gopher-style quality rules")
     g.add_argument("--no-exact-dedup", action="store_true", help="keep exact duplicates")
     g.add_argument("--no-near-dedup", action="store_true", help="keep near duplicates (MinHash LSH off)")
     g.add_argument("--no-dedup", action="store_true", help="both of the above")
-    g.add_argument("--near-dup-threshold", type=float, default=0.8, help="Jaccard threshold (default 0.8)")
-    g.add_argument("--num-perm", type=int, default=128, help="MinHash permutations (default 128)")
+    g.add_argument("--near-dup-threshold", type=float_in(0, 1, low_open=True, high_open=True), default=0.8,
+                   help="Jaccard similarity above which documents are near duplicates (in (0, 1), default 0.8)")
+    g.add_argument("--num-perm", type=int_in(1, MAX_NUM_PERM), default=128,
+                   help=f"MinHash permutations (1 to {MAX_NUM_PERM}, default 128)")
     g.add_argument("--decontaminate", nargs="+", metavar="EVAL", default=[],
                    help="evaluation files whose n-grams training documents must not share")
-    g.add_argument("--decontam-ngram", type=int, default=8, help="n-gram length (default 8)")
+    g.add_argument("--decontam-ngram", type=int_in(1, MAX_NGRAM), default=8,
+                   help=f"n-gram length in words (1 to {MAX_NGRAM}, default 8)")
     g.add_argument("--decontam-action", choices=["drop", "report"], default="drop",
                    help="drop contaminated documents (default) or only count them")
     g = p.add_argument_group("output")
-    g.add_argument("--val-fraction", type=float, help="share of documents for validation "
-                   "(by content hash; default 0.005, 0.1 for --corpus demo)")
-    g.add_argument("--shard-tokens", type=int, default=100_000_000, help="tokens per shard (default 1e8)")
-    g.add_argument("--workers", type=int, help="tokenization processes (default: all cores; 0: none)")
+    g.add_argument("--val-fraction", type=float_in(0, 1, high_open=True),
+                   help="share of documents for validation, by content hash (in [0, 1); default 0.005, "
+                        "0.1 for --corpus demo)")
+    g.add_argument("--shard-tokens", type=int_in(1, MAX_SHARD_TOKENS), default=100_000_000,
+                   help=f"tokens per shard (1 to {MAX_SHARD_TOKENS:,}, default 100,000,000)")
+    g.add_argument("--workers", type=int_in(0, MAX_WORKERS),
+                   help=f"tokenization processes (0 to {MAX_WORKERS}; 0: none, all in this process; "
+                        f"default: one per core)")
     g.add_argument("--overwrite", action="store_true", help="replace a different dataset already in OUT")
     g.add_argument("-q", "--quiet", action="store_true", help="print nothing but errors")
     p.set_defaults(func=run)
@@ -72,8 +97,34 @@ def _record_command_line(parser: argparse.ArgumentParser) -> None:
     parser.parse_known_args = parse_and_record  # type: ignore[method-assign]
 
 
-def _unescape(s: str) -> str:
-    return s.encode("latin-1", "backslashreplace").decode("unicode_escape")
+def _separator(text: str) -> str:
+    """--separator with its backslash escapes applied; it must not be empty."""
+    try:
+        sep = text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--separator {text!r}: bad escape ({e.reason}); write escapes as \\n, \\t, "
+                         f"\\x1e, \\u2028") from None
+    if not sep:
+        raise UsageError("--separator must not be empty (give the string between documents, e.g. '\\n\\n')")
+    return sep
+
+
+def _progress_printer() -> Callable[[dict], None]:
+    """Progress on stderr: a line when reading starts, the first count after a second, then one
+    every 5 seconds."""
+    last = [-4.0]
+
+    def progress(p: dict) -> None:
+        # One write per line: Ctrl-C between a print's text and its newline would glue the
+        # "interrupted" line to it.
+        if p["stage"] == "start":
+            sys.stderr.write(f"  reading {p['files']:,} input file(s) with {p['workers']} worker process(es)\n")
+        elif p["stage"] == "read" and p["seconds"] - last[0] >= 5:
+            last[0] = p["seconds"]
+            sys.stderr.write(f"  {p['documents']:,} documents, {p['bytes'] / 1e6:,.0f} MB, "
+                             f"{p['bytes'] / 1e6 / p['seconds']:.1f} MB/s\n")
+
+    return progress
 
 
 def build_config(args: argparse.Namespace) -> PrepareConfig:
@@ -81,15 +132,14 @@ def build_config(args: argparse.Namespace) -> PrepareConfig:
 
     if args.no_dedup:
         args.no_exact_dedup = args.no_near_dedup = True
-    for name in ("min_chars", "shard_tokens", "num_perm", "decontam_ngram"):
-        if getattr(args, name) < 1 and name != "min_chars" or getattr(args, name) < 0:
-            raise UsageError(f"--{name.replace('_', '-')} must be positive, got {getattr(args, name)}")
-    if not 0 < args.near_dup_threshold < 1:
-        raise UsageError(f"--near-dup-threshold must lie strictly between 0 and 1, got {args.near_dup_threshold}")
-    if args.val_fraction is not None and not 0 <= args.val_fraction < 1:
-        raise UsageError(f"--val-fraction must lie in [0, 1), got {args.val_fraction}")
+    if args.max_chars is not None and args.max_chars < args.min_chars:
+        raise UsageError(f"--max-chars {args.max_chars} is below --min-chars {args.min_chars}: every "
+                         f"document would be dropped; raise --max-chars or lower --min-chars")
+    if not args.text_field:
+        raise UsageError("--text-field must not be empty (the JSONL/Parquet field holding the text, e.g. text)")
     config = PrepareConfig(
-        read=ReadOptions(args.text_field, _unescape(args.separator) if args.separator else None, args.strict),
+        read=ReadOptions(args.text_field, None if args.separator is None else _separator(args.separator),
+                         args.strict),
         clean=CleanConfig(normalize=None if args.normalize == "none" else args.normalize,
                           strip_control=not args.keep_control, min_chars=args.min_chars, max_chars=args.max_chars,
                           **({"quality": None} if args.no_quality else {})),
@@ -121,21 +171,18 @@ def resolve(args: argparse.Namespace) -> tuple[list[str], PrepareConfig]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data import prepare
+    from ..data import corpus, prepare
 
     inputs, config = resolve(args)
+    if not args.quiet:
+        sys.stdout.flush()  # a closed stdout is an error now, not after the whole run
     args.val_fraction = config.val_fraction  # the manifest's arguments show the value used
-    last = [0.0]
-
-    def progress(p: dict) -> None:
-        if not args.quiet and p["seconds"] - last[0] >= 5:
-            last[0] = p["seconds"]
-            print(f"  {p['documents']:,} documents, {p['bytes'] / 1e6:,.0f} MB, "
-                  f"{p['bytes'] / 1e6 / p['seconds']:.1f} MB/s", file=sys.stderr)
-
+    if args.tokenizer is None:
+        args.tokenizer = corpus.default_tokenizer(args.corpus)  # and the tokenizer used
     command = getattr(args, "command_line", None) or list(sys.argv)
-    m = prepare(inputs, args.out, tokenizer=args.tokenizer, config=config, workers=args.workers,
-                overwrite=args.overwrite, command=command, progress=progress,
+    m = prepare(inputs, args.out, tokenizer=corpus.tokenizer_location(args.tokenizer), config=config,
+                workers=args.workers, overwrite=args.overwrite, command=command,
+                progress=None if args.quiet else _progress_printer(),
                 arguments={k: v for k, v in vars(args).items() if k not in ("func", "command_line")})
     if args.quiet:
         return 0

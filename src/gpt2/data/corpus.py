@@ -38,3 +38,21 @@ def corpus_config(config: PrepareConfig = PrepareConfig(), val_fraction: float =
     """`config` with the demo corpus's settings: no quality rules and a validation split of
     `val_fraction` (config's own is replaced: a default cannot be told from a chosen value)."""
     return replace(config, clean=replace(config.clean, quality=None), val_fraction=val_fraction)
+
+
+def default_tokenizer(corpus: str | None) -> str:
+    """The tokenizer `prepare` uses when none is named: for the demo corpus the bundled demo
+    model's own (8,192 tokens, trained on it with `gpt2 tokenizer train --corpus demo
+    --vocab-size 8192`), so that `gpt2 train configs/demo.toml` builds the demo model's shape;
+    GPT-2's otherwise."""
+    return "demo" if corpus == "demo" else "gpt2"
+
+
+def tokenizer_location(name: str) -> str:
+    """What `prepare` loads for a --tokenizer value: "demo" is the bundled demo model's directory
+    (unless a directory of that name exists here); anything else as given."""
+    if name == "demo" and not Path(name).exists():
+        from ..checkpoint import resolve_checkpoint
+
+        return str(resolve_checkpoint("demo"))
+    return name

@@ -2,6 +2,8 @@
 
 The evaluation side is small, so its n-gram hashes are kept exactly, as one sorted numpy array;
 a document is contaminated when any of its n-grams (8 by default, GPT-2 §4's length) is in it.
+Both sides are hashed from the same Unicode form (ngrams.hash_form): the evaluation files as they
+are read, the training documents after cleaning, whatever normalization that applied.
 `prepare` drops such documents or, with action "report", keeps them and counts them.
 """
 

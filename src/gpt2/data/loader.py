@@ -9,7 +9,8 @@ ShardLoader draws windows without replacement: each epoch is a permutation of al
 (seed, epoch), dealt round-robin to the ranks of a torch.distributed job so that each reads disjoint
 windows. Its state is two integers (epoch, batches taken in the epoch) plus the settings it must
 match, so a resumed run sees exactly the batches the uninterrupted run would have seen.
-ValLoader walks the validation split in a fixed order, the same number of windows on every rank.
+ValLoader walks the first windows of the validation split in a fixed order, dealt to the ranks so
+that the windows are the same whatever their number, and every rank takes the same number of batches.
 """
 
 from __future__ import annotations
@@ -107,33 +108,48 @@ class ShardLoader:
 
 
 class ValLoader:
-    """The validation split's windows in order, in batches (the last may be smaller). Iterable any
-    number of times, always the same batches.
+    """The first `max_windows` windows of the validation split (all of them when None), in order,
+    in batches (the last may be smaller). Iterable any number of times, always the same batches.
 
-    Every rank gets the same number of windows, so the same number of batches: a rank with fewer
-    would stop early and leave the others waiting in a collective. Rank r takes windows r,
-    r + world_size, ... of the first total - total % world_size (the common practice of dropping
-    the remainder); with fewer windows than ranks, each rank takes one, some of them the same.
+    The windows are the same whatever the number of ranks: rank r takes windows r, r + world_size,
+    ... of them. Every rank yields the same number of batches of the same shapes (a rank that
+    stopped early would leave the others waiting in a collective, and FSDP needs every rank in
+    every forward pass): a rank whose share is one short gets a padding row, a copy of window 0
+    whose targets are all IGNORE_INDEX, so it counts for nothing in a mean over target tokens.
+    Hence the mean loss over all ranks' target tokens is the mean over exactly those windows.
     """
 
+    IGNORE_INDEX = -100  # the model's loss skips these targets
+
     def __init__(self, data_dir: str | os.PathLike, split: str = "val", *, batch_size: int, n_ctx: int,
-                 rank: int = 0, world_size: int = 1) -> None:
+                 rank: int = 0, world_size: int = 1, max_windows: int | None = None) -> None:
         if batch_size < 1:
             raise DataError(f"batch_size must be at least 1, got {batch_size}")
         if not 0 <= rank < world_size:
             raise DataError(f"rank {rank} is outside world_size {world_size}")
+        if max_windows is not None and max_windows < 1:
+            raise DataError(f"max_windows must be at least 1, got {max_windows}")
         self.windows = _Windows(data_dir, split, n_ctx)
         self.batch_size = batch_size
         total = self.windows.total
         if total == 0:
             raise DataError(f"{data_dir}: the {split!r} split has no window of {n_ctx + 1} tokens within "
                             f"one shard; use a shorter context, or prepare more validation data")
-        per_rank = max(total // world_size, 1)
-        self.indices = (np.arange(per_rank, dtype=np.int64) * world_size + rank) % total
+        self.used = total if max_windows is None else min(total, max_windows)
+        per_rank = -(-self.used // world_size)
+        wanted = np.arange(per_rank, dtype=np.int64) * world_size + rank
+        self.real = wanted < self.used  # False: a padding row
+        self.indices = np.where(self.real, wanted, 0)
 
     def __len__(self) -> int:
         return -(-self.indices.size // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, self.indices.size, self.batch_size):
-            yield self.windows.gather(self.indices[start:start + self.batch_size])
+            stop = start + self.batch_size
+            x, y = self.windows.gather(self.indices[start:stop])
+            padding = torch.from_numpy(~self.real[start:stop])
+            if padding.any():
+                y = y.clone()
+                y[padding] = self.IGNORE_INDEX
+            yield x, y

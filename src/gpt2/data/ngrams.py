@@ -1,7 +1,10 @@
 """Word n-grams as 64-bit hashes, computed with numpy over whole documents.
 
 The words are GPT-2's (§4): the text lower-cased, every run of characters that are not letters or
-digits replaced by one space. An n-gram is n consecutive words of one document. Its hash is
+digits replaced by one space. Before that, the text is put in Unicode's NFKC form (`hash_form`),
+so that text and its copy hash alike whatever normalization either went through: an evaluation
+file in NFD (decomposed accents, Hangul jamo) matches training text that `prepare` cleaned to NFC,
+and NFKC(x) is the same for x in any of the four forms, so any `--normalize` choice agrees too. An n-gram is n consecutive words of one document. Its hash is
 deterministic across processes and machines (Python's `hash()` of a str is not), so hashes made
 by tokenization workers, by `gpt2 overlap` and in tests agree.
 
@@ -14,6 +17,7 @@ splitmix64 finalizer so that the low and high bits are well mixed.
 from __future__ import annotations
 
 import re
+import unicodedata
 
 import numpy as np
 
@@ -25,9 +29,17 @@ _P_WORD = _U64(0xC2B2AE3D27D4EB4F)
 _P_BYTE_INV = _U64(pow(int(_P_BYTE), -1, 1 << 64))
 
 
+def hash_form(text: str) -> str:
+    """The one normalization every n-gram hash starts from, on every side (training documents,
+    evaluation files, prepared datasets read back): NFKC, then lower case."""
+    if not text.isascii():  # ASCII is in every normal form already
+        text = unicodedata.normalize("NFKC", text)
+    return text.lower()
+
+
 def normalize_words(text: str) -> str:
     """GPT-2's normalization for overlap analysis: lower-case words joined by single spaces."""
-    return _NON_WORD.sub(" ", text.lower()).strip()
+    return _NON_WORD.sub(" ", hash_form(text)).strip()
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -66,7 +78,7 @@ def word_hashes(text: str) -> np.ndarray:
     """
     # surrogatepass: a lone surrogate (which sources.py replaces, but API callers may pass) is
     # a non-word character like any other rather than an encoding error.
-    cps = np.frombuffer(text.lower().encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+    cps = np.frombuffer(hash_form(text).encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     n = cps.size
     if n == 0:
         return np.zeros(0, dtype=np.uint64)

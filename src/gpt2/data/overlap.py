@@ -9,7 +9,8 @@ report states the bound computed from the n-grams actually inserted,
 raise a percentage, by at most the rate: the report's figures are upper bounds, tight to within it.
 
 Both sides are normalized as in the paper: lower-cased alphanumeric words separated by single
-spaces. N-grams never span two documents. The training side is either raw text (any input
+spaces, after the same Unicode normalization (NFKC; ngrams.hash_form), so an evaluation file in
+NFD matches its copy in training text that `prepare` cleaned to NFC. N-grams never span two documents. The training side is either raw text (any input
 `prepare` reads) or a prepared dataset, whose documents are decoded back to text with its
 tokenizer. Two passes over raw text: one counts the n-grams so the filter can be sized exactly.
 """
@@ -178,9 +179,7 @@ def build_bloom(train: Iterable[str | os.PathLike], n: int = 8, false_positive_r
     """A Bloom filter of every n-gram of the training data; returns it and the document count.
     `stats` collects what the readers skipped or replaced in raw training inputs."""
     sources = [os.fspath(t) for t in train]
-    for s in sources:
-        if not s.startswith("hf:") and not Path(s).exists():
-            raise DataError(f"{s}: no such file or directory")
+    _check_training_inputs(sources, splits)
     cap = capacity if capacity is not None else _capacity(sources, options, n, splits)
     bloom = NgramBloom(cap, false_positive_rate)
     documents = 0
@@ -190,9 +189,31 @@ def build_bloom(train: Iterable[str | os.PathLike], n: int = 8, false_positive_r
         documents += 1
     if bloom.inserted > bloom.capacity:  # the token bound failed (an unusual tokenizer): size exactly
         return build_bloom(sources, n, false_positive_rate, options, splits, capacity=bloom.inserted, stats=stats)
+    if documents == 0:  # a report of 0% would read as "no overlap"
+        raise DataError(f"{', '.join(sources)}: no training documents found (splits read from prepared "
+                        f"datasets: {', '.join(splits)}); check the inputs and --splits")
     if stats is not None:  # this pass's counts (not a discarded pass's, above)
         vars(stats).update(vars(counted))
     return bloom, documents
+
+
+def _check_training_inputs(sources: list[str], splits: tuple[str, ...]) -> None:
+    """Every training input exists, and every prepared dataset among them has every split asked for."""
+    if not splits:
+        raise DataError("no dataset splits given; name them, e.g. train or train,val")
+    for s in sources:
+        if s.startswith("hf:"):
+            continue
+        if not Path(s).exists():
+            raise DataError(f"{s}: no such file or directory")
+        if _is_dataset(s):
+            from .shards import Dataset
+
+            have = Dataset(s).splits
+            missing = [split for split in splits if split not in have]
+            if missing:
+                raise DataError(f"{s}: no {missing[0]!r} split (it has {', '.join(have) or 'none'}); "
+                                f"choose from those with --splits")
 
 
 def overlap(train: Iterable[str | os.PathLike], evals: Iterable[str | os.PathLike], n: int = 8,
@@ -204,9 +225,11 @@ def overlap(train: Iterable[str | os.PathLike], evals: Iterable[str | os.PathLik
     `evals`: text inputs; each file (or directory entry) gets its own row.
     """
     train = [os.fspath(t) for t in train]
+    evals = [os.fspath(e) for e in evals]
     eval_files = expand_inputs(evals)
     if not eval_files:
-        raise DataError("no evaluation files given")
+        raise DataError(f"{', '.join(evals) or 'no evaluation files given'}: no text, .jsonl or .parquet "
+                        f"files to evaluate; name evaluation files or directories holding them")
     train_stats, eval_stats = SourceStats(), SourceStats()
     bloom, documents = build_bloom(train, n, false_positive_rate, options, splits, stats=train_stats)
     report = OverlapReport(

@@ -24,12 +24,16 @@ from __future__ import annotations
 import hashlib
 import json
 import multiprocessing as mp
+import multiprocessing.synchronize  # noqa: F401 (imported now: see below)
 import os
 import platform
 import shutil
+import signal
 import sys
+import threading
 import time
 from collections import Counter, deque
+from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from collections.abc import Callable, Iterable, Iterator
@@ -38,6 +42,15 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+
+if sys.platform != "win32":
+    # What starting the workers imports, imported now instead: a Ctrl-C that lands inside the
+    # code an import runs can be lost (see _sigint_remembered) or, under `python -m`, turn the
+    # exit status into a death by SIGINT (CPython's unhandled-KeyboardInterrupt flag).
+    import multiprocessing.forkserver  # noqa: F401
+    import multiprocessing.popen_forkserver  # noqa: F401
+    import multiprocessing.resource_tracker  # noqa: F401
+    import multiprocessing.spawn  # noqa: F401
 
 from .clean import CleanConfig, clean_text_changes, filter_reason
 from .decontam import DecontamConfig, EvalNgrams
@@ -81,7 +94,14 @@ class PrepareConfig:
 _STATE: dict = {}
 
 
-def _init_worker(tokenizer: str, config: PrepareConfig, eval_hashes: np.ndarray | None, eval_n: int) -> None:
+def _init_worker(*initargs) -> None:
+    # Ctrl-C is the main process's to handle (it stops the workers); a worker that raised
+    # KeyboardInterrupt itself would print a traceback and could leave the pool waiting forever.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _load_state(*initargs)
+
+
+def _load_state(tokenizer: str, config: PrepareConfig, eval_hashes: np.ndarray | None, eval_n: int) -> None:
     # The tokenizer travels by name and is loaded once per worker (never pickled per task).
     _STATE["tok"] = load_tokenizer(tokenizer)
     _STATE["config"] = config
@@ -158,37 +178,135 @@ def _batches(docs: Iterator[Document]) -> Iterator[tuple[list[str], list[str]]]:
         yield texts, origins
 
 
+@contextmanager
+def _sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread for the duration (a pending one is delivered when it ends).
+    Processes started inside inherit the block and keep it. A no-op where signal masks do not
+    exist (Windows)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _python_sigint_handler() -> Callable | None:
+    """The Python-level SIGINT handler when this thread may replace it (the main thread), else None."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    handler = signal.getsignal(signal.SIGINT)
+    return handler if callable(handler) else None
+
+
+@contextmanager
+def _sigint_remembered() -> Iterator[Callable[[], None]]:
+    """Ctrl-C raises KeyboardInterrupt as usual, and is remembered: the yielded check raises it
+    again. CPython drops an exception raised inside some import machinery ("Exception ignored
+    in ... _get_module_lock"), which would let the run go on to the end; checking at each batch
+    makes such a Ctrl-C stop it all the same."""
+    previous = _python_sigint_handler()
+    if previous is None:
+        yield lambda: None
+        return
+    came: list[bool] = []
+
+    def handler(signum, frame):
+        came.append(True)
+        previous(signum, frame)  # KeyboardInterrupt, for the default handler
+
+    def check() -> None:
+        if came:
+            raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, handler)
+    try:
+        yield check
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextmanager
+def _sigint_deferred() -> Iterator[Callable[[], bool]]:
+    """Ctrl-C noted, not raised, for the duration (yields: whether one came), then passed to the
+    handler it was meant for at the end. A Python handler rather than a signal mask: the signal
+    may be delivered to any thread, but Python runs its handlers in the main thread. Elsewhere
+    (only the main thread may set handlers), or when SIGINT is ignored, nothing changes."""
+    previous = _python_sigint_handler()
+    if previous is None:
+        yield lambda: False
+        return
+    came: list[bool] = []
+    signal.signal(signal.SIGINT, lambda signum, frame: came.append(True))
+    try:
+        yield lambda: bool(came)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if came:
+        previous(signal.SIGINT, None)
+
+
+def _start_pool(workers: int, initargs: tuple) -> ProcessPoolExecutor:
+    """A pool of `workers` processes that never see SIGINT, even one sent to the whole process
+    group (a terminal's Ctrl-C): the forkserver is started with SIGINT blocked, and every worker
+    forked from it inherits that mask (and ignores SIGINT once initialized, in case a forkserver
+    started earlier in this process serves it)."""
+    ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
+    if ctx.get_start_method() == "forkserver":
+        from multiprocessing import forkserver, resource_tracker
+
+        ctx.set_forkserver_preload(["gpt2.data.prepare"])
+        # The resource tracker first: starting it unblocks SIGINT (it blocks the signal for
+        # its own start, then unblocks it), which would open a gap in the block below.
+        resource_tracker.ensure_running()
+        with _sigint_blocked():
+            forkserver.ensure_running()
+    # concurrent.futures rather than multiprocessing.Pool: a worker that dies raises
+    # BrokenProcessPool here instead of leaving the run waiting forever.
+    return ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs)
+
+
+def _stop_pool(pool: ProcessPoolExecutor) -> None:
+    """End the pool now, for an error or Ctrl-C: waiting for the batches in flight would take
+    seconds, and an interpreter exiting with workers still busy waits for them."""
+    for process in list((pool._processes or {}).values()):  # no public API before Python 3.14
+        process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
 def _ordered_results(batches: Iterator[tuple[list[str], list[str]]], workers: int,
                      initargs: tuple) -> Iterator[tuple[list[str], _Result]]:
     """(origins, result of `_process`) in submission order, with at most 2 * workers batches in
     flight; the origins stay in this process."""
     if workers <= 0:
-        _init_worker(*initargs)
+        _load_state(*initargs)
         for texts, origins in batches:
             yield origins, _process(texts)
         return
-    ctx = mp.get_context("forkserver" if sys.platform != "win32" else "spawn")
-    if ctx.get_start_method() == "forkserver":
-        ctx.set_forkserver_preload(["gpt2.data.prepare"])
-    # concurrent.futures rather than multiprocessing.Pool: a worker that dies raises
-    # BrokenProcessPool here instead of leaving the run waiting forever.
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=initargs) as pool:
+    pool = _start_pool(workers, initargs)
+    try:
         pending: deque = deque()
-        try:
-            for texts, origins in batches:
+        for texts, origins in batches:
+            # A submit may start a worker: Ctrl-C waits until the pool knows its process id, or
+            # the worker would outlive the run and fail loading what the run has since deleted.
+            with _sigint_deferred():
                 pending.append((origins, pool.submit(_process, texts)))
-                if len(pending) >= 2 * workers:
-                    origins, future = pending.popleft()
-                    yield origins, future.result()
-            while pending:
+            if len(pending) >= 2 * workers:
                 origins, future = pending.popleft()
                 yield origins, future.result()
-        except BrokenProcessPool:
-            raise DataError("a tokenization worker process died (out of memory?); run again with "
-                            "fewer --workers") from None
-        finally:
-            for _, future in pending:
-                future.cancel()
+        while pending:
+            origins, future = pending.popleft()
+            yield origins, future.result()
+    except BrokenProcessPool:
+        _stop_pool(pool)
+        raise DataError("a tokenization worker process died (out of memory?); run again with "
+                        "fewer --workers") from None
+    except BaseException:  # Ctrl-C, a failed write, the consumer closing this generator
+        _stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
 
 
 def _file_identity(item: str) -> list:
@@ -243,6 +361,41 @@ def _check_output(out: Path, identity: str, overwrite: bool) -> dict | None:
     return None
 
 
+def _first_missing(out: Path) -> Path | None:
+    """The outermost directory on the way to `out` that does not exist yet (None: `out` exists)."""
+    missing = None
+    for path in (out, *out.parents):
+        if path.exists():
+            break
+        missing = path
+    return missing
+
+
+def _make_staging(staging: Path, out: Path) -> None:
+    try:
+        if staging.exists():
+            shutil.rmtree(staging)  # an interrupted run's leftovers: only ever our own partial shards
+        staging.mkdir(parents=True)
+    except OSError as e:
+        raise DataError(f"{out}: cannot create the output directory ({e.strerror or e}); check the path "
+                        f"and permissions, or choose another output directory") from None
+
+
+def _remove_if_empty(out: Path, created: Path | None) -> None:
+    """Remove the directories a failed run created on the way to `out`, if they hold nothing."""
+    if created is None:
+        return
+    path = out
+    while True:
+        try:
+            path.rmdir()
+        except OSError:
+            return  # not empty (or already gone): what is there stays
+        if path == created:
+            return
+        path = path.parent
+
+
 def _all_cores() -> int:
     """The cores this process may run on (a container's or taskset's share, not the machine's)."""
     try:
@@ -277,7 +430,9 @@ def prepare(
 
     `tokenizer`: "gpt2" or a tokenizer directory. `workers`: tokenization processes (default: one
     per core this process may run on; 0 runs everything in this process, which gives the same
-    output). `command`: recorded in the manifest as the command that made it.
+    output). `command`: recorded in the manifest as the command that made it. `progress` is
+    called with {"stage": "start", "files", "workers"} once the inputs and OUT are checked, then
+    with {"stage": "read", "documents", "bytes", "seconds"} after each batch.
     """
     if not 0.0 <= config.val_fraction < 1.0:
         raise DataError(f"validation fraction must lie in [0, 1), got {config.val_fraction}")
@@ -293,16 +448,15 @@ def prepare(
     evals = None
     if config.decontam and config.decontam.eval_files:
         evals = EvalNgrams.from_files(config.decontam.eval_files, config.decontam.ngram, config.read)
+        if not len(evals):  # decontaminating against nothing would look like a clean result
+            n = config.decontam.ngram
+            raise DataError(f"{', '.join(config.decontam.eval_files)}: no {n}-grams to decontaminate against "
+                            f"(no evaluation files there, or none with {n} words); check --decontaminate, "
+                            f"or lower --decontam-ngram")
     workers = _all_cores() if workers is None else workers
 
     staging = out / STAGING
-    try:
-        if staging.exists():
-            shutil.rmtree(staging)  # an interrupted run's leftovers: only ever our own partial shards
-        staging.mkdir(parents=True)
-    except OSError as e:
-        raise DataError(f"{out}: cannot create the output directory ({e.strerror or e}); check the path "
-                        f"and permissions, or choose another output directory") from None
+    created = _first_missing(out)  # removed again if the run fails
     dtype = token_dtype(tok.vocab_size)
     writers = {s: ShardWriter(staging, s, dtype, config.shard_tokens) for s in ("train", "val")}
     stats = SourceStats()
@@ -314,72 +468,79 @@ def prepare(
     dedup = Deduplicator(config.exact_dedup, config.near_dedup is not None)
     threshold = int(config.val_fraction * 2**64)
     start = time.perf_counter()
-    try:
-        initargs = (tokenizer_id, config, evals.hashes if evals else None, evals.n if evals else 8)
-        results = _ordered_results(_batches(iter_documents(files, config.read, stats)), workers, initargs)
-        for origins, r in results:
-            changed["control_characters"] += r.stripped
-            changed["normalization"] += r.normalized
-            for reason, origin in zip(r.reasons, origins):
-                if reason is not None:
-                    dropped[reason] += 1
-                    if reason == "contaminated" and len(contaminated) < _MAX_LISTED:
-                        contaminated.append(origin)
-            # The documents that passed the filters, de-duplicated in order (kept[j] is r.tokens' j-th).
-            passed = [i for i, reason in enumerate(r.reasons) if reason is None]
-            verdicts = dedup.check_batch([r.digests[i] for i in passed], [r.bands[i] for i in passed])
-            offsets = np.concatenate(([0], np.cumsum(r.lengths)))
-            for j, (i, reason) in enumerate(zip(passed, verdicts)):
-                if reason is not None:
-                    dropped[reason] += 1
-                    continue
-                if r.matches[i]:
-                    contaminated_kept += 1
-                    if len(contaminated) < _MAX_LISTED:
-                        contaminated.append(origins[i])
-                split = "val" if int.from_bytes(r.digests[i][:8], "little") < threshold else "train"
-                writers[split].write_document(r.tokens[offsets[j]:offsets[j + 1]])
-                kept[split] += 1
+    initargs = (tokenizer_id, config, evals.hashes if evals else None, evals.n if evals else 8)
+    results = _ordered_results(_batches(iter_documents(files, config.read, stats)), workers, initargs)
+    with _sigint_remembered() as stop_if_interrupted:
+        try:
+            _make_staging(staging, out)
             if progress is not None:
-                progress({"documents": stats.documents, "bytes": stats.bytes_read,
-                          "seconds": time.perf_counter() - start})
-        shards = {s: w.finish() for s, w in writers.items()}
-    except BaseException:
-        for w in writers.values():
-            w.abort()
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-
-    seconds = time.perf_counter() - start
-    splits = {
-        s: {"documents": kept[s], "tokens": sum(e["tokens"] for e in shards[s]), "shards": shards[s]}
-        for s in ("train", "val")
-    }
-    manifest = {
-        "format": FORMAT,
-        "version": 1,
-        "fingerprint": identity,
-        "tokenizer": {"name": tokenizer_id, "fingerprint": tok.fingerprint, "vocab_size": tok.vocab_size,
-                      "eot_token": tok.eot_token},
-        "dtype": dtype.name,
-        "splits": splits,
-        "documents": {"read": stats.documents, "kept": kept["train"] + kept["val"], "dropped": sum(dropped.values()),
-                      "train": kept["train"], "val": kept["val"]},
-        "filters": {"dropped": dict(sorted(dropped.items())),
-                    "changed": changed,  # documents each cleaning step changed (without dropping them)
-                    "contaminated_kept": contaminated_kept if config.decontam else None,
-                    # where contaminated documents came from (file:line, file#index), the first
-                    # _MAX_LISTED: those dropped, or with action "report" those kept
-                    "contaminated_documents": contaminated if config.decontam else None,
-                    "eval_ngrams": len(evals) if evals else None},
-        "sources": stats.to_dict(),
-        "inputs": files,
-        "settings": config.to_dict(),
-        "command": command,  # as run: `gpt2 prepare ...`, or what was passed to the CLI's main()
-        "arguments": arguments,  # the CLI's parsed options, when run from it
-        "versions": _versions(),
-    }
-    _publish(staging, out, old, manifest)
+                progress({"stage": "start", "files": len(files), "workers": workers})
+            for origins, r in results:  # a failure below closes `results`, which stops the workers
+                stop_if_interrupted()
+                changed["control_characters"] += r.stripped
+                changed["normalization"] += r.normalized
+                for reason, origin in zip(r.reasons, origins):
+                    if reason is not None:
+                        dropped[reason] += 1
+                        if reason == "contaminated" and len(contaminated) < _MAX_LISTED:
+                            contaminated.append(origin)
+                # The documents that passed the filters, de-duplicated in order (kept[j] is r.tokens' j-th).
+                passed = [i for i, reason in enumerate(r.reasons) if reason is None]
+                verdicts = dedup.check_batch([r.digests[i] for i in passed], [r.bands[i] for i in passed])
+                offsets = np.concatenate(([0], np.cumsum(r.lengths)))
+                for j, (i, reason) in enumerate(zip(passed, verdicts)):
+                    if reason is not None:
+                        dropped[reason] += 1
+                        continue
+                    if r.matches[i]:
+                        contaminated_kept += 1
+                        if len(contaminated) < _MAX_LISTED:
+                            contaminated.append(origins[i])
+                    split = "val" if int.from_bytes(r.digests[i][:8], "little") < threshold else "train"
+                    writers[split].write_document(r.tokens[offsets[j]:offsets[j + 1]])
+                    kept[split] += 1
+                if progress is not None:
+                    progress({"stage": "read", "documents": stats.documents, "bytes": stats.bytes_read,
+                              "seconds": time.perf_counter() - start})
+            shards = {s: w.finish() for s, w in writers.items()}
+            seconds = time.perf_counter() - start
+            splits = {
+                s: {"documents": kept[s], "tokens": sum(e["tokens"] for e in shards[s]), "shards": shards[s]}
+                for s in ("train", "val")
+            }
+            manifest = {
+                "format": FORMAT,
+                "version": 1,
+                "fingerprint": identity,
+                "tokenizer": {"name": tokenizer_id, "fingerprint": tok.fingerprint, "vocab_size": tok.vocab_size,
+                              "eot_token": tok.eot_token},
+                "dtype": dtype.name,
+                "splits": splits,
+                "documents": {"read": stats.documents, "kept": kept["train"] + kept["val"], "dropped": sum(dropped.values()),
+                              "train": kept["train"], "val": kept["val"]},
+                "filters": {"dropped": dict(sorted(dropped.items())),
+                            "changed": changed,  # documents each cleaning step changed (without dropping them)
+                            "contaminated_kept": contaminated_kept if config.decontam else None,
+                            # where contaminated documents came from (file:line, file#index), the first
+                            # _MAX_LISTED: those dropped, or with action "report" those kept
+                            "contaminated_documents": contaminated if config.decontam else None,
+                            "eval_ngrams": len(evals) if evals else None},
+                "sources": stats.to_dict(),
+                "inputs": files,
+                "settings": config.to_dict(),
+                "command": command,  # as run: `gpt2 prepare ...`, or what was passed to the CLI's main()
+                "arguments": arguments,  # the CLI's parsed options, when run from it
+                "versions": _versions(),
+            }
+            stop_if_interrupted()
+            _publish(staging, out, old, manifest)
+        except BaseException:  # an error or Ctrl-C: OUT is left as it was
+            results.close()
+            for w in writers.values():
+                w.abort()
+            shutil.rmtree(staging, ignore_errors=True)
+            _remove_if_empty(out, created)
+            raise
     return manifest | {"seconds": seconds}  # not in the file, which stays identical across runs
 
 
@@ -403,21 +564,52 @@ def _publish(staging: Path, out: Path, old: dict | None, manifest: dict) -> None
     2. the new manifest replaces the old in one rename: the commit point;
     3. what the new manifest does not list goes: the old dataset's shards, leftovers of
        interrupted runs, the staging directory.
+
+    Ctrl-C waits for the few milliseconds this takes: before the commit point, the new shards go
+    back to staging and OUT is left as it was; after it, the interrupt is raised once OUT holds
+    the new dataset alone.
     """
     keep = _listed_shards(manifest)
+    moved: list[str] = []
+    with _sigint_deferred() as interrupted:
+        try:
+            for name in sorted(keep):
+                os.replace(staging / name, out / name)
+                moved.append(name)
+            fsync_dir(out)  # the shards are in place before the manifest that lists them
+            if interrupted():
+                raise KeyboardInterrupt  # before the commit point: undone below
+            write_json_atomic(out / MANIFEST, manifest)
+        except BaseException as e:
+            _unpublish(staging, out, old, moved)
+            if isinstance(e, OSError):
+                raise output_error(e.filename or out, e) from None
+            raise
+        try:
+            stale = _listed_shards(old) - keep
+            for path in sorted(out.iterdir()):
+                if path.name in keep or path.name == MANIFEST:
+                    continue
+                if path.name == STAGING:
+                    shutil.rmtree(path)
+                elif path.name in stale or _is_leftover(path.name):
+                    path.unlink()
+            fsync_dir(out)
+        except OSError as e:
+            raise output_error(e.filename or out, e) from None
+
+
+def _unpublish(staging: Path, out: Path, old: dict | None, moved: list[str]) -> None:
+    """Step 1 undone: the shards moved into OUT go back to staging (those the old manifest lists
+    too hold the same bytes under the same name, and stay) and a half-written manifest goes."""
+    listed = _listed_shards(old)
+    for name in moved:
+        if name not in listed:
+            try:
+                os.replace(out / name, staging / name)
+            except OSError:
+                pass  # an unlisted shard is a leftover the next run removes
     try:
-        for name in sorted(keep):
-            os.replace(staging / name, out / name)
-        fsync_dir(out)  # the shards are in place before the manifest that lists them
-        write_json_atomic(out / MANIFEST, manifest)
-        stale = _listed_shards(old) - keep
-        for path in sorted(out.iterdir()):
-            if path.name in keep or path.name == MANIFEST:
-                continue
-            if path.name == STAGING:
-                shutil.rmtree(path)
-            elif path.name in stale or _is_leftover(path.name):
-                path.unlink()
-        fsync_dir(out)
-    except OSError as e:
-        raise output_error(e.filename or out, e) from None
+        (out / f".{MANIFEST}.tmp").unlink(missing_ok=True)
+    except OSError:
+        pass

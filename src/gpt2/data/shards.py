@@ -206,10 +206,19 @@ def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
 
 
 class Dataset:
-    """A prepared dataset directory: its manifest, and its shards as memory maps."""
+    """A prepared dataset directory: its manifest, and its shards as memory maps.
+
+    The manifest is checked when it is read: every shard it lists must be a plain file name in
+    the dataset directory (a `../` or absolute name is refused, never followed), and a shard's
+    bytes must match the manifest's sha256 when its split is opened (hashed once per file
+    version: see `_verified`)."""
 
     def __init__(self, directory: str | os.PathLike) -> None:
         self.directory = Path(directory)
+        if not self.directory.exists():
+            raise DataError(f"{self.directory}: no such directory; give a dataset written by `gpt2 prepare`")
+        if not self.directory.is_dir():
+            raise DataError(f"{self.directory}: not a directory; give a dataset directory written by `gpt2 prepare`")
         path = self.directory / MANIFEST
         if not path.is_file():
             raise DataError(f"{self.directory}: no {MANIFEST}; it is not a prepared dataset "
@@ -218,14 +227,21 @@ class Dataset:
             self.manifest = json.loads(path.read_text(encoding="utf-8"))
         except (OSError, ValueError) as e:
             raise DataError(f"{path}: unreadable manifest ({e}); prepare the data again") from None
-        if self.manifest.get("format") != FORMAT:
+        if not isinstance(self.manifest, dict) or self.manifest.get("format") != FORMAT:
             raise DataError(f"{path}: not a gpt2 dataset manifest")
-        self.splits: dict[str, list[dict]] = {name: s["shards"] for name, s in self.manifest["splits"].items()}
-        tok = self.manifest["tokenizer"]
-        self.vocab_size: int = tok["vocab_size"]
-        self.eot_token: int = tok["eot_token"]
-        self.tokenizer_name: str = tok["name"]
-        self.dtype = np.dtype(self.manifest["dtype"])
+        try:
+            self.splits: dict[str, list[dict]] = {name: list(s["shards"])
+                                                  for name, s in self.manifest["splits"].items()}
+            tok = self.manifest["tokenizer"]
+            self.vocab_size: int = int(tok["vocab_size"])
+            self.eot_token: int = int(tok["eot_token"])
+            self.tokenizer_name: str = str(tok["name"])
+            self.dtype = np.dtype(self.manifest["dtype"])
+            for shards in self.splits.values():
+                for entry in shards:
+                    _check_shard_entry(path, entry)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise DataError(f"{path}: damaged manifest ({type(e).__name__}: {e}); prepare the data again") from None
 
     @property
     def fingerprint(self) -> str:
@@ -240,19 +256,22 @@ class Dataset:
         return [self.directory / s["file"] for s in self.splits[split]]
 
     def open_split(self, split: str) -> list[np.ndarray]:
-        """Memory maps of the split's shards, checked against the manifest's token counts."""
-        arrays = []
+        """Memory maps of the split's shards, checked against the manifest's token counts and
+        sha256s."""
+        arrays, checked = [], {}
         for entry, path in zip(self.splits[split], self.shard_paths(split)):
             if not path.is_file():
                 raise DataError(f"{path}: shard listed in the manifest is missing; prepare the data again")
             tokens = open_shard(path)
             if tokens.size != entry["tokens"]:
                 raise DataError(f"{path}: {tokens.size} tokens but the manifest says {entry['tokens']}")
+            checked.update(_verify_shard(path, entry["sha256"]))
             arrays.append(tokens)
+        _remember(checked)
         return arrays
 
     def verify(self) -> None:
-        """Check every shard's sha256 against the manifest (reads all the data)."""
+        """Check every shard's sha256 against the manifest (reads all the data, ignores the cache)."""
         for split in self.splits:
             for entry, path in zip(self.splits[split], self.shard_paths(split)):
                 if sha256_file(path) != entry["sha256"]:
@@ -270,6 +289,86 @@ class Dataset:
                 pending, start = [], end + 1
             if start < tokens.size:
                 pending.append(np.asarray(tokens[start:]))
+
+
+def _check_shard_entry(manifest: Path, entry: dict) -> None:
+    """A shard must be a plain file name inside the dataset directory: a manifest naming
+    `../x`, `/etc/x` or `sub/x` is refused (it could make a reader follow it anywhere)."""
+    name = entry["file"]
+    if (not isinstance(name, str) or not name or name in (".", "..") or "/" in name or "\\" in name
+            or "\0" in name or os.path.isabs(name)):
+        raise DataError(f"{manifest}: shard name {name!r} leaves the dataset directory; refusing it "
+                        f"(a shard must be a file name in {manifest.parent}); prepare the data again")
+    if not isinstance(entry.get("sha256"), str) or not isinstance(entry.get("tokens"), int):
+        raise DataError(f"{manifest}: the entry for {name!r} lacks its sha256 or token count; prepare the data again")
+
+
+# Shards whose sha256 was checked: (path, size, mtime_ns) -> sha256. Hashing reads every byte,
+# so each file version is hashed once per process; the persistent cache (below) makes it once
+# per machine, so a restarted run over many GB does not re-read them all.
+_VERIFIED: dict[tuple, str] = {}
+_CACHE_LOADED = ("persistent cache loaded",)
+
+
+def _file_key(path: Path) -> tuple[str, int, int]:
+    st = path.stat()
+    return (str(path.resolve()), st.st_size, st.st_mtime_ns)
+
+
+def _cache_file() -> Path:
+    root = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(root) / "gpt2" / "verified-shards.json"
+
+
+def _load_cache() -> dict[str, str]:
+    try:
+        data = json.loads(_cache_file().read_text(encoding="utf-8"))
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _remember(checked: dict[tuple[str, int, int], str]) -> None:
+    """Add newly verified files to the persistent cache; a cache that cannot be written is
+    skipped (it only saves time)."""
+    if not checked:
+        return
+    cache = _load_cache()
+    cache.update({json.dumps(key): digest for key, digest in checked.items()})
+    path = _cache_file()
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(json.dumps(cache), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError:
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
+def _verify_shard(path: Path, expected: str) -> dict[tuple[str, int, int], str]:
+    """DataError unless the shard's bytes hash to the manifest's sha256. A file whose path, size
+    and mtime were verified before with the same hash is not read again; returns what was newly
+    verified (for the persistent cache)."""
+    key = _file_key(path)
+    if _VERIFIED.get(key) == expected:
+        return {}
+    if not _VERIFIED.get(_CACHE_LOADED):  # read the persistent cache once per process
+        _VERIFIED[_CACHE_LOADED] = "yes"
+        for k, digest in _load_cache().items():
+            try:
+                _VERIFIED.setdefault(tuple(json.loads(k)), digest)
+            except (ValueError, TypeError):
+                pass
+        if _VERIFIED.get(key) == expected:
+            return {}
+    if sha256_file(path) != expected:
+        raise DataError(f"{path}: its bytes do not match the sha256 in the manifest (the shard changed "
+                        f"or is corrupt); prepare the data again")
+    _VERIFIED[key] = expected
+    return {key: expected}
 
 
 def load_tokenizer(name: str):

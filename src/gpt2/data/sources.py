@@ -18,13 +18,17 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import functools
 import gzip
+import importlib.util
 import io
 import json
 import lzma
 import os
 import re
+import socket
 import sys
+import urllib.parse
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -134,6 +138,7 @@ def expand_inputs(inputs: Iterable[str | os.PathLike]) -> list[str]:
     for item in inputs:
         s = os.fspath(item)
         if s.startswith("hf:"):
+            check_hub(s)
             out.append(s)
             continue
         path = Path(s)
@@ -352,6 +357,41 @@ def _parquet_documents(path: str, options: ReadOptions, stats: SourceStats) -> I
     if row == 0:
         stats.empty_files += 1
         stats.note(f"{path}: empty file")
+
+
+_TRUE = ("1", "true", "yes", "on")
+_PROBE_SECONDS = 3.0
+
+
+@functools.lru_cache(maxsize=None)
+def _hub_problem() -> str | None:
+    """Why the Hugging Face hub cannot be used now (None: it can, as far as a quick look tells):
+    offline mode, or no connection to its host within a few seconds. `datasets` itself would
+    retry for half a minute before saying so."""
+    for var in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(var, "").strip().lower() in _TRUE:
+            return f"{var} is set (offline mode)"
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return None  # through a proxy: a direct connection says nothing
+    url = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    host, port = url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    try:
+        socket.create_connection((host, port), timeout=_PROBE_SECONDS).close()
+    except OSError as e:
+        return f"cannot reach {host}:{port} ({e.strerror or e or 'timed out'})"
+    return None
+
+
+def check_hub(spec: str) -> None:
+    """Fail at once, naming the reason, when `hf:NAME` cannot be read: no `datasets`, or no hub."""
+    if not spec[3:].partition(":")[0]:
+        raise DataError(f"{spec}: no dataset name; write hf:NAME or hf:NAME:CONFIG")
+    if "datasets" not in sys.modules and importlib.util.find_spec("datasets") is None:
+        raise DataError(f"{spec}: Hugging Face datasets need the datasets package (pip install 'gpt2[data]')")
+    problem = _hub_problem()
+    if problem:
+        raise DataError(f"{spec}: the Hugging Face hub cannot be used: {problem}; use local files instead, "
+                        f"or run where the hub is reachable")
 
 
 def _hf_documents(spec: str, options: ReadOptions, stats: SourceStats) -> Iterator[Document]:

@@ -11,12 +11,28 @@ share (usable on its own); docs/evaluation.md describes every task's protocol.
 
 from __future__ import annotations
 
-from .registry import EvalContext, EvalDataError, EvalResult, Metric, Task, evaluate, get_task, register, tasks
-from .report import format_table, report_dict, write_json
-from .scoring import RollingScore, Score, Scorer, rolling_windows
+from importlib import import_module
+from typing import Any
 
-__all__ = [
-    "evaluate", "tasks", "get_task", "register", "Task", "Metric", "EvalResult", "EvalContext",
-    "EvalDataError", "Scorer", "Score", "RollingScore", "rolling_windows",
-    "format_table", "report_dict", "write_json",
-]
+# Where each public name lives. Imported on first use (PEP 562), so that importing a light
+# module such as gpt2.evaluate.registry (the CLI does, to build its parser) does not import torch.
+_EXPORTS = {
+    "evaluate": "registry", "tasks": "registry", "get_task": "registry", "register": "registry",
+    "Task": "registry", "TaskData": "registry", "Metric": "registry", "EvalResult": "registry",
+    "EvalContext": "registry", "EvalDataError": "registry", "load_docs": "registry",
+    "Scorer": "scoring", "Score": "scoring", "RollingScore": "scoring", "rolling_windows": "scoring",
+    "format_table": "report", "report_dict": "report", "write_json": "report",
+}
+__all__ = list(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

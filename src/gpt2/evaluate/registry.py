@@ -24,16 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import GPT2Error, UsageError
+from ..errors import UsageError
+from .errors import EvalDataError
 
 _FAMILIES = (
     "perplexity", "lambada", "cbt", "winograd", "multiple_choice",
     "coqa", "summarization", "translation", "qa",
 )
-
-
-class EvalDataError(GPT2Error, ValueError):
-    """An evaluation data file is missing, unreadable or malformed (the message names it)."""
 
 
 @dataclass(frozen=True)
@@ -128,6 +125,17 @@ class EvalResult:
         raise KeyError(f"{self.task} has no metric {metric!r}; it has {[m.name for m in self.metrics]}")
 
 
+@dataclass(frozen=True)
+class TaskData:
+    """A task's documents, loaded (load_docs): what evaluate() takes in place of a path when the
+    data must be read before the model loads (the CLI reads every task's data first)."""
+
+    task: str
+    docs: list[dict]
+    source: str  # the file, or hf:PATH/NAME:SPLIT
+    data_hash: str
+
+
 _TASKS: dict[str, Task] = {}
 
 
@@ -174,32 +182,93 @@ def docs_hash(docs: Sequence[dict]) -> str:
     return "sha256:" + h.hexdigest()
 
 
-def load_docs(task: Task, data: str | Path | None) -> tuple[list[dict], str, str]:
-    """The task's documents from a local file (data) or its Hugging Face dataset;
-    returns (docs, source, data_hash)."""
+def check_data_source(task: Task, data: str | Path | None) -> None:
+    """Refuse, before any model loads, a data source that cannot work: a --data path that is
+    missing or not a file, a task with no hub dataset and no --data, no `datasets` package, or
+    a hub that cannot be reached (one quick try, not huggingface_hub's half a minute of retries)."""
     if data is not None:
         path = Path(data).expanduser()
         if not path.exists():
             raise EvalDataError(f"{path}: no such data file; pass --data PATH ({task.data_format})")
         if path.is_dir():
             raise EvalDataError(f"{path}: a directory; pass the data file itself ({task.data_format})")
-        docs = task.read(path)
-        if not docs:
-            raise EvalDataError(f"{path}: no examples in the file ({task.data_format})")
-        return docs, str(path), file_hash(path)
+        return
     if task.hf is None:
         raise EvalDataError(f"task {task.name} needs --data PATH ({task.data_format})")
-    hf_path, hf_name, split = task.hf
     try:
-        import datasets
+        import datasets  # noqa: F401
     except ImportError:
         raise EvalDataError(
             f"task {task.name}: no --data given and the `datasets` package is not installed; "
             f"pass --data PATH ({task.data_format}) or pip install datasets"
         ) from None
+    if _hub_offline() is None and not _hub_reachable():
+        from huggingface_hub import constants
+
+        raise EvalDataError(f"task {task.name}: no --data given and the Hugging Face hub "
+                            f"({constants.ENDPOINT}) cannot be reached; pass --data PATH ({task.data_format})")
+
+
+def _hub_offline() -> str | None:
+    """The variable that puts the hub offline (HF_HUB_OFFLINE / HF_DATASETS_OFFLINE), if one does."""
+    import os
+
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(name, "").strip().upper() in {"1", "ON", "YES", "TRUE"}:
+            return name
+    return None
+
+
+def _hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the hub's endpoint opens within `timeout` seconds. With a
+    proxy configured the answer is left to huggingface_hub (a direct connection proves nothing)."""
+    import os
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
+        return True
+    url = urlparse(constants.ENDPOINT)
+    host, port = url.hostname, url.port or (443 if url.scheme == "https" else 80)
+    if not host:
+        return True
+    ok: list[bool] = []
+
+    def attempt() -> None:  # in a thread: name resolution has no timeout of its own
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            ok.append(True)
+        except OSError:
+            pass
+
+    worker = threading.Thread(target=attempt, daemon=True)
+    worker.start()
+    worker.join(timeout)
+    return bool(ok)
+
+
+def load_docs(task: Task, data: str | Path | None) -> TaskData:
+    """The task's documents from a local file (data) or its Hugging Face dataset."""
+    check_data_source(task, data)
+    if data is not None:
+        path = Path(data).expanduser()
+        docs = task.read(path)
+        if not docs:
+            raise EvalDataError(f"{path}: no examples in the file ({task.data_format})")
+        return TaskData(task.name, docs, str(path), file_hash(path))
+    import datasets
+
+    hf_path, hf_name, split = task.hf
     try:
         ds = datasets.load_dataset(hf_path, hf_name, split=split)
     except Exception as e:  # network, missing dataset, offline mode
+        offline = _hub_offline()
+        if offline:  # only the local cache was tried
+            raise EvalDataError(f"task {task.name}: {hf_path} is not in the local Hugging Face cache and "
+                                f"{offline} is set; pass --data PATH ({task.data_format})") from None
         first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise EvalDataError(
             f"task {task.name}: cannot load {hf_path} from the Hugging Face hub ({first}); "
@@ -208,7 +277,7 @@ def load_docs(task: Task, data: str | Path | None) -> tuple[list[dict], str, str
     convert = task.from_hf or (lambda r: dict(r))
     docs = [convert(dict(r)) for r in ds]
     source = f"hf:{hf_path}" + (f"/{hf_name}" if hf_name else "") + f":{split}"
-    return docs, source, docs_hash(docs)
+    return TaskData(task.name, docs, source, docs_hash(docs))
 
 
 def read_jsonl(path: Path, required: Sequence[str] = ()) -> list[dict]:
@@ -252,18 +321,26 @@ def _int_in(v: Any, lo: int, hi: int | None = None) -> bool:
     return _is_int(v) and lo <= v and (hi is None or v <= hi)
 
 
+# Upper bounds of settings that the model does not bound (documented in the CLI's help).
+MAX_STRIDE = 1_000_000  # until the model is loaded; then n_ctx
+MAX_NEW_TOKENS = 1_000_000  # likewise; then n_ctx - 1
+MAX_SHOTS = 10_000
+MAX_TOP_K = 1_000_000  # any k >= the vocabulary keeps every token
+MAX_SENTENCES = 1_000
+MAX_SEED = 2**32 - 1  # generation seeds each batch with seed + index: headroom below 2**63
+
 # name -> (is the value valid, given n_ctx or None when no model is loaded yet; what it must be).
 # `--set shots=x` arrives as the string "x": it must be refused, not run.
 _SETTING_RULES: dict[str, tuple[Callable[[Any, int | None], bool], Callable[[int | None], str]]] = {
-    "stride": (lambda v, n: v is None or _int_in(v, 1, n),
+    "stride": (lambda v, n: v is None or _int_in(v, 1, n or MAX_STRIDE),
                lambda n: f"an integer in [1, {n or 'n_ctx'}] (unset: n_ctx // 2)"),
-    "max_new_tokens": (lambda v, n: _int_in(v, 1, n - 1 if n else None),
+    "max_new_tokens": (lambda v, n: _int_in(v, 1, n - 1 if n else MAX_NEW_TOKENS),
                        lambda n: f"an integer in [1, {n - 1 if n else 'n_ctx - 1'}] "
                                  "(the prompt needs room in the context)"),
-    "shots": (lambda v, n: _int_in(v, 0), lambda n: "an integer >= 0"),
-    "top_k": (lambda v, n: _int_in(v, 0), lambda n: "an integer >= 0 (0: no top-k)"),
-    "sentences": (lambda v, n: _int_in(v, 1), lambda n: "a positive integer"),
-    "seed": (lambda v, n: _is_int(v), lambda n: "an integer"),
+    "shots": (lambda v, n: _int_in(v, 0, MAX_SHOTS), lambda n: f"an integer in [0, {MAX_SHOTS}]"),
+    "top_k": (lambda v, n: _int_in(v, 0, MAX_TOP_K), lambda n: f"an integer in [0, {MAX_TOP_K}] (0: no top-k)"),
+    "sentences": (lambda v, n: _int_in(v, 1, MAX_SENTENCES), lambda n: f"an integer in [1, {MAX_SENTENCES}]"),
+    "seed": (lambda v, n: _int_in(v, 0, MAX_SEED), lambda n: f"an integer in [0, {MAX_SEED}]"),
     "detokenize": (lambda v, n: isinstance(v, bool), lambda n: "true or false"),
     "join": (lambda v, n: isinstance(v, bool), lambda n: "true or false"),
 }
@@ -285,7 +362,7 @@ def check_settings(settings: dict[str, Any], n_ctx: int | None = None) -> None:
 def evaluate(
     model: Any,
     task: str,
-    data: str | Path | None = None,
+    data: str | Path | TaskData | None = None,
     *,
     tokenizer: Any = None,
     limit: int | None = None,
@@ -297,9 +374,11 @@ def evaluate(
 ) -> EvalResult:
     """Evaluate a model on one task and return its report.
 
-    model: a gpt2.GPT2, a checkpoint directory or a hub name. tokenizer: defaults to the
-    checkpoint's tokenizer files when there are some, else GPT-2's. data: a local file in the
-    dataset's published format (default: the Hugging Face dataset, when a network exists).
+    model: a gpt2.GPT2, or a name gpt2.load takes: "demo" (the bundled demo model), a
+    checkpoint directory or a hub name. tokenizer: defaults to the one gpt2.load finds beside
+    the checkpoint (GPT-2's for a GPT2 instance). data: a local file in the
+    dataset's published format (default: the Hugging Face dataset, when a network exists), or
+    what load_docs returned for this task.
     limit: evaluate the first N examples only. settings: the task's options (e.g. stride=512
     for perplexity, shots=5 for QA); unknown names are refused.
     """
@@ -318,25 +397,34 @@ def evaluate(
     merged = dict(spec.defaults) | settings
     # Before loading a model (a typo must not cost a download); the caller's settings first.
     check_settings(settings | merged, model.config.n_ctx if isinstance(model, GPT2) else None)
+    if not isinstance(data, TaskData):
+        data = load_docs(spec, data)  # a data mistake costs no model loading either
+    elif data.task != spec.name:
+        raise UsageError(f"data loaded for task {data.task} given to task {spec.name}")
+    docs, source, data_hash = data.docs, data.source, data.data_hash
+    if limit is not None:
+        docs = docs[:limit]
 
     model_name = getattr(model, "name_or_path", None) or "GPT2 instance"
     if not isinstance(model, GPT2):
+        from ..loading import load
+
         model_name = str(model)
-        model = GPT2.from_pretrained(model, device=device, dtype=dtype)
-        if tokenizer is None:
-            tokenizer = _tokenizer_for(model_name)
+        model, loaded_tokenizer = load(model, device=device, dtype=dtype)
+        tokenizer = loaded_tokenizer if tokenizer is None else tokenizer
     elif device is not None or dtype is not None:
         from ..checkpoint import parse_dtype
+        from ..devices import parse_device
 
-        model = model.to(device=device, dtype=parse_dtype(dtype))
-    if tokenizer is None:
-        tokenizer = _tokenizer_for(None)
+        model = model.to(device=None if device is None else parse_device(device, "device"),
+                         dtype=parse_dtype(dtype))
+    if tokenizer is None:  # a GPT2 instance says nothing of its vocabulary: GPT-2's
+        from ..tokenizer import Tokenizer
+
+        tokenizer = Tokenizer.from_pretrained("gpt2")
     model.eval()
     check_settings(settings | merged, model.config.n_ctx)
 
-    docs, source, data_hash = load_docs(spec, data)
-    if limit is not None:
-        docs = docs[:limit]
     scorer = Scorer(model, batch_size=batch_size, progress=progress, eot=tokenizer.eot_token)
     ctx = EvalContext(model=model, tokenizer=tokenizer, scorer=scorer, settings=merged, progress=progress)
     start = time.perf_counter()
@@ -354,14 +442,3 @@ def evaluate(
         seconds=seconds,
         tokens_scored=scorer.tokens_scored,
     )
-
-
-def _tokenizer_for(model_name: str | None) -> Any:
-    """The tokenizer saved beside a checkpoint, else GPT-2's bundled one."""
-    from ..tokenizer import Tokenizer
-
-    if model_name is not None:
-        path = Path(model_name).expanduser()
-        if path.is_dir() and (path / "vocab.json").exists() and (path / "merges.txt").exists():
-            return Tokenizer.from_pretrained(str(path))
-    return Tokenizer.from_pretrained("gpt2")

@@ -30,7 +30,7 @@ from dataclasses import dataclass
 import torch
 
 from ..model import GPT2, KVCache
-from .registry import EvalDataError
+from .errors import EvalDataError
 
 # Rows of the (positions x vocab) log-softmax computed at once; bounds memory at ~200 MB.
 _LOGIT_CHUNK = 512
@@ -215,16 +215,7 @@ class Scorer:
         groups = sorted(groups, key=lambda g: -len(prepared[g[0]][0]))
         device = self._device()
         dtype = next(self.model.parameters()).dtype
-        b = 0
-        while b < len(groups):
-            # As many groups as fit batch_size continuations (at least one group).
-            batch = [groups[b]]
-            rows = len(groups[b])
-            b += 1
-            while b < len(groups) and rows + len(groups[b]) <= self.batch_size:
-                batch.append(groups[b])
-                rows += len(groups[b])
-                b += 1
+        for batch in self._pack_groups(prepared, groups):
             ctxs = [prepared[g[0]][0] for g in batch]
             Lc = max(len(c) for c in ctxs)
             G = len(batch)
@@ -240,7 +231,7 @@ class Scorer:
                 mask[k, Lc - len(c) :] = 1
             ids, mask = ids.to(device), mask.to(device)
             pos = (mask.cumsum(1) - 1).clamp(min=0)
-            cache = KVCache(self.model.config, G, max_len=Lc + max(Tc, 0), device=device, dtype=dtype)
+            cache = KVCache(self.model.config, G, max_len=Lc, device=device, dtype=dtype)
             h_ctx = self._hidden(ids, attention_mask=mask, position_ids=pos, kv_cache=cache)[:, -1]  # (G, C)
 
             # 2. Continuations (all but their last token), one row each, reading the cache.
@@ -271,6 +262,29 @@ class Scorer:
                 targets.extend(cont)
                 spans.append(len(cont))
             self._finish(members, torch.cat(parts), targets, spans, out, first_token_filter, bar)
+
+    def _pack_groups(self, prepared, groups) -> Iterator[list[list[int]]]:
+        """Consecutive groups, as many as fit batch_size continuations (at least one group)
+        and whose packed length fits the context: the batch's cache holds its longest context
+        plus its longest continuation, and the padded positions run that far, so both must
+        stay within n_ctx. A single group always fits (each request fits n_ctx + 1 tokens);
+        a mix of a long context with short answers and a short context with long answers
+        may not, and is split rather than overflowing the cache and the position table."""
+        batch: list[list[int]] = []
+        rows = ctx_len = cont_len = 0
+        for g in groups:
+            g_ctx = len(prepared[g[0]][0])
+            g_cont = max(len(prepared[i][1]) for i in g) - 1  # continuation inputs: cont[:-1]
+            fits = (rows + len(g) <= self.batch_size
+                    and max(ctx_len, g_ctx) + max(cont_len, g_cont) <= self.max_len)
+            if batch and not fits:
+                yield batch
+                batch, rows, ctx_len, cont_len = [], 0, 0, 0
+            batch.append(g)
+            rows += len(g)
+            ctx_len, cont_len = max(ctx_len, g_ctx), max(cont_len, g_cont)
+        if batch:
+            yield batch
 
     def _finish(self, indices, h, targets, spans, out, first_token_filter, bar) -> None:
         """Log-softmax at the gathered hidden states h (N, C) and split per request."""

@@ -133,13 +133,14 @@ def verify(checkpoint: Path) -> str | None:
     return None
 
 
-def latest_valid(run_dir: str | Path, log=lambda msg: print(msg, file=sys.stderr)) -> Path | None:
-    """The newest checkpoint that verifies; corrupt ones are reported and passed over."""
+def latest_valid(run_dir: str | Path, log=lambda msg: print(f"warning: {msg}", file=sys.stderr)) -> Path | None:
+    """The newest checkpoint that verifies; corrupt ones are reported (to `log`, which adds its
+    own "warning:" prefix) and passed over."""
     for candidate in sorted(checkpoints_dir(run_dir).glob("step-*"), reverse=True):
         problem = verify(candidate)
         if problem is None:
             return candidate
-        log(f"warning: checkpoint {candidate} is corrupt ({problem}); trying the previous one")
+        log(f"checkpoint {candidate} is corrupt ({problem}); trying the previous one")
     return None
 
 

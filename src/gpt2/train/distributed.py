@@ -58,6 +58,14 @@ def mean(d: Dist, value: torch.Tensor) -> torch.Tensor:
     return value
 
 
+def sum_over_ranks(d: Dist, value: torch.Tensor) -> torch.Tensor:
+    """The elementwise sum of a tensor over ranks."""
+    if d.enabled:
+        value = value.clone()
+        dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value
+
+
 def any_rank(d: Dist, flag: bool, device: torch.device) -> bool:
     """True when `flag` is true on any rank (so every rank takes the same branch)."""
     if not d.enabled:

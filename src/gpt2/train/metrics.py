@@ -54,45 +54,140 @@ class MetricsLogger:
                 self.tb.close()
 
 
-class Progress:
-    """One live line on stderr (redrawn in place on a terminal, a line per update otherwise)."""
+LOG_FILE = "train.log"
 
-    def __init__(self, max_steps: int, enabled: bool = True) -> None:
+
+class RunLog:
+    """The run's log: lines to stdout and to RUN_DIR/train.log, warnings to stderr and the file.
+
+    sys.stdout and sys.stderr are looked up at each write (never kept), so the CLI's guarded
+    stdout applies: when the reader of stdout goes away (`gpt2 train ... | head`), training goes
+    on and the log file still has every line. A failing stderr is ignored for the same reason.
+    Lines written before the run directory exists are kept and written when it is attached.
+    """
+
+    def __init__(self) -> None:
+        self.enabled = True  # False on ranks other than 0
+        self._file = None
+        self._pending: list[str] = []
+
+    def attach(self, path: Path) -> None:
+        if not self.enabled:
+            return
+        self._file = open(path, "a", encoding="utf-8")
+        for line in self._pending:
+            self._file.write(line + "\n")
+        self._pending.clear()
+        self._file.flush()
+
+    def to_file(self, line: str) -> None:
+        if not self.enabled:
+            return
+        line = f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}"
+        if self._file is None:
+            self._pending.append(line)
+        else:
+            self._file.write(line + "\n")
+            self._file.flush()
+
+    def info(self, msg: str) -> None:
+        if self.enabled:
+            self.stdout(msg)
+            self.to_file(msg)
+
+    def warning(self, msg: str) -> None:
+        if self.enabled:
+            try:
+                sys.stderr.write(f"warning: {msg}\n")  # one write: a signal cannot split the line
+                sys.stderr.flush()
+            except (OSError, ValueError):  # stderr is gone too: the file keeps the warning
+                pass
+            self.to_file(f"warning: {msg}")
+
+    @staticmethod
+    def stdout(text: str, end: str = "\n") -> None:
+        sys.stdout.write(text + end)
+        sys.stdout.flush()
+
+    @staticmethod
+    def tty() -> bool:
+        try:
+            return sys.stdout.isatty()
+        except (AttributeError, ValueError):
+            return False
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+class Progress:
+    """The step lines: on a terminal one line redrawn in place (at most 5 times a second); else,
+    and in the log file, a line at the first step, every log_interval steps and at the last.
+
+    The ETA is the remaining steps at the rate measured since this run (or resumption) started,
+    so it is meaningful from the first step on."""
+
+    def __init__(self, max_steps: int, enabled: bool = True, *, start_step: int = 0, log_interval: int = 1,
+                 log: RunLog | None = None) -> None:
         self.max_steps = max_steps
-        self.enabled = enabled
-        self.tty = sys.stderr.isatty()
+        self.log = log if log is not None else RunLog()
+        self.enabled = enabled and self.log.enabled
+        self.start_step, self.log_interval = start_step, log_interval
         self.start = time.perf_counter()
-        self.first_step: int | None = None
-        self.last_print = 0.0
+        self.last_draw = 0.0
+        self.drawn = False  # a line is on screen without its newline
+
+    def line(self, r: dict[str, Any], now: float) -> str:
+        done = r["step"] - self.start_step
+        rate = done / max(now - self.start, 1e-9)
+        eta = (self.max_steps - r["step"]) / rate if rate > 0 else 0.0
+        text = (f"step {r['step']}/{self.max_steps} | loss {r['loss']:.4f} | lr {r['lr']:.2e} | "
+                f"{r['tokens_per_s']:,.0f} tok/s")
+        if "mfu" in r:
+            text += f" | MFU {100 * r['mfu']:.1f}%"
+        return text + f" | ETA {_duration(eta)}"
 
     def update(self, r: dict[str, Any]) -> None:
         if not self.enabled:
             return
         now = time.perf_counter()
-        if self.first_step is None:
-            self.first_step, self.start = r["step"] - 1, now - 1e-9
-        if self.tty and now - self.last_print < 0.2 and r["step"] != self.max_steps:
-            return
-        self.last_print = now
-        rate = (r["step"] - self.first_step) / (now - self.start)
-        eta = (self.max_steps - r["step"]) / rate if rate > 0 else 0
-        line = (f"step {r['step']}/{self.max_steps} | loss {r['loss']:.4f} | lr {r['lr']:.2e} | "
-                f"{r['tokens_per_s']:,.0f} tok/s")
-        if "mfu" in r:
-            line += f" | MFU {100 * r['mfu']:.1f}%"
-        line += f" | ETA {_duration(eta)}"
-        if self.tty:
-            print("\r\033[K" + line, end="", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
+        step = r["step"]
+        logged = step % self.log_interval == 0 or step == self.max_steps or step == self.start_step + 1
+        text = self.line(r, now)
+        if logged:
+            self.log.to_file(text)
+        if self.log.tty():
+            if logged:  # kept on screen
+                self.log.stdout("\r\033[K" + text)
+                self.last_draw, self.drawn = now, False
+            elif now - self.last_draw >= 0.2:  # redrawn in place
+                self.log.stdout("\r\033[K" + text, end="")
+                self.last_draw, self.drawn = now, True
+        elif logged:
+            self.log.stdout(text)
+
+    def working(self, what: str) -> None:
+        """A transient status (e.g. validation batch 3/20): on a terminal only."""
+        if self.enabled and self.log.tty():
+            now = time.perf_counter()
+            if now - self.last_draw >= 0.2:
+                self.last_draw = now
+                self.log.stdout("\r\033[K" + what, end="")
+                self.drawn = True
 
     def note(self, msg: str) -> None:
         if self.enabled:
-            print(("\r\033[K" if self.tty else "") + msg, file=sys.stderr, flush=True)
+            if self.drawn and self.log.tty():
+                self.log.stdout("\r\033[K", end="")
+            self.drawn = False
+            self.log.info(msg)
 
     def close(self) -> None:
-        if self.enabled and self.tty:
-            print(file=sys.stderr)
+        if self.enabled and self.drawn and self.log.tty():
+            self.log.stdout("")
+        self.drawn = False
 
 
 def _duration(seconds: float) -> str:

@@ -6,7 +6,9 @@
 Each optimizer step accumulates gradients over micro-batches (batch_size sequences over all
 ranks), clips the global gradient norm, sets the scheduled learning rate and steps AdamW.
 A step whose loss or gradient norm is not finite is skipped (and logged); too many in a row
-abort the run. SIGINT/SIGTERM finish the current step, write a checkpoint and stop cleanly.
+abort the run. SIGINT/SIGTERM finish the current step (or cut a validation short), write a
+checkpoint and stop cleanly. The log goes to stdout (looked up at each write, so the CLI's
+guarded stdout applies) and to RUN_DIR/train.log; warnings to stderr and train.log.
 A resumed run restores weights, optimizer, RNG and loader states, so its losses equal those
 of an uninterrupted run bit for bit on CPU.
 """
@@ -17,8 +19,8 @@ import contextlib
 import functools
 import json
 import math
+import os
 import signal
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,12 +31,12 @@ import torch.utils.checkpoint
 
 from ..checkpoint import load_model, parse_dtype
 from ..config import GPT2Config
-from ..errors import GPT2Error
+from ..errors import GPT2Error, UsageError
 from ..model import GPT2
 from . import checkpointing as ckpt
 from . import distributed
-from .config import RunConfig
-from .metrics import MetricsLogger, Progress, flops_per_token, measure_peak_flops
+from .config import RESUME_SENSITIVE, RunConfig, flatten
+from .metrics import LOG_FILE, MetricsLogger, Progress, RunLog, flops_per_token, measure_peak_flops
 from .optim import learning_rate, make_optimizer
 
 
@@ -49,6 +51,7 @@ class TrainResult:
     last_loss: float | None
     val_loss: float | None
     checkpoint: Path | None
+    stop_signal: str | None = None  # "SIGINT" or "SIGTERM" when interrupted
 
 
 class Trainer:
@@ -56,19 +59,32 @@ class Trainer:
         self.config = config
         self.run_dir = Path(config.run_dir)
         self._stop_requested = False
+        self._stop_signal: str | None = None
+        self.log = RunLog()
 
     # ----------------------------------------------------------------------------- setup
 
     def setup(self) -> None:
+        """Check the inputs (cheap checks first: nothing is loaded or written before they pass),
+        then load the data and build the model, optimizer and loaders."""
         c = self.config
-        device_name = c.train.device
-        if device_name == "auto":
-            device_name = "cuda" if torch.cuda.is_available() else "cpu"
-        self.dist = distributed.init(torch.device(device_name).type)
-        if device_name == "cuda":
-            device_name = f"cuda:{self.dist.local_rank}"
-            torch.cuda.set_device(device_name)
-        self.device = torch.device(device_name)
+        device = self._check_device()
+        check_run_dir(self.run_dir)
+        self._check_model_shape()
+        self.dist = distributed.init(device.type)
+        if device.type == "cuda" and device.index is None:  # one GPU per process under torchrun
+            device = torch.device(f"cuda:{self.dist.local_rank}")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        self.device = device
+        self.log.enabled = self.dist.is_main
+        per_step = c.train.micro_batch_size * self.dist.world_size
+        if c.train.batch_size % per_step:
+            raise TrainingError(
+                f"train.batch_size {c.train.batch_size} must be a multiple of micro_batch_size x "
+                f"processes = {per_step}"
+            )
+        self.grad_accum = c.train.batch_size // per_step
         dtype = c.train.dtype
         if dtype == "auto":
             dtype = "bfloat16" if self.device.type == "cuda" else "float32"
@@ -85,13 +101,6 @@ class Trainer:
         self.seq_len = c.data.seq_len or self.model.config.n_ctx
         if self.seq_len > self.model.config.n_ctx:
             raise TrainingError(f"data.seq_len {self.seq_len} exceeds the model's n_ctx {self.model.config.n_ctx}")
-        per_step = c.train.micro_batch_size * self.dist.world_size
-        if c.train.batch_size % per_step:
-            raise TrainingError(
-                f"train.batch_size {c.train.batch_size} must be a multiple of micro_batch_size x "
-                f"processes = {per_step}"
-            )
-        self.grad_accum = c.train.batch_size // per_step
         if c.train.activation_checkpointing:
             checkpoint_activations(self.model)
         self.model.to(self.device)
@@ -106,6 +115,22 @@ class Trainer:
         self.nonfinite_in_a_row = 0
         self.peak_flops = measure_peak_flops(self.device) if self.device.type == "cuda" else None
         self.flops_per_token = flops_per_token(self.model.config, self.seq_len)
+
+    def _check_device(self) -> torch.device:
+        from ..devices import parse_device
+
+        name = self.config.train.device
+        if name == "auto":
+            name = "cuda" if torch.cuda.is_available() else "cpu"
+        return parse_device(name, "train.device")
+
+    def _check_model_shape(self) -> None:
+        """An unknown preset or an impossible shape, named before any data is read."""
+        m = self.config.model
+        if not m.init_from:
+            shape = {k: v for k, v in (("n_layer", m.n_layer), ("n_head", m.n_head),
+                                       ("n_embd", m.n_embd), ("n_ctx", m.n_ctx)) if v is not None}
+            GPT2Config.preset(m.preset, dropout=m.dropout, bias=m.bias, **shape)
 
     def _open_data(self):
         from .data import TrainingData
@@ -159,6 +184,7 @@ class Trainer:
         if found is None:
             return None
         state = ckpt.read_trainer_state(found)
+        self._check_config_change(found, state.get("config") or {})
         if state.get("world_size", 1) != self.dist.world_size:
             raise TrainingError(
                 f"{found}: written by {state['world_size']} processes; resume with that many "
@@ -182,6 +208,26 @@ class Trainer:
         self.step = state["step"]
         self.tokens_seen = state["tokens_seen"]
         return found
+
+    def _check_config_change(self, found: Path, saved: dict[str, Any]) -> None:
+        """Name the settings that differ from the checkpoint's; refuse those that would make the
+        resumed run another run (RESUME_SENSITIVE) unless train.allow_config_change is set."""
+        c = self.config
+        old, new = flatten(saved), flatten(c.to_dict())
+        ignore = {"train.allow_config_change"}
+        changed = [k for k in new if k in old and k not in ignore and old[k] != new[k]]
+        if not changed:
+            return
+        sensitive = set(RESUME_SENSITIVE) | ({"train.max_steps"} if c.optim.decay_steps is None else set())
+        described = ", ".join(f"{k} {old[k]!r} -> {new[k]!r}" for k in changed)
+        refused = [k for k in changed if k in sensitive]
+        if refused and not c.train.allow_config_change:
+            raise TrainingError(
+                f"{found}: this config changes {', '.join(f'{k} ({old[k]!r} -> {new[k]!r})' for k in refused)} "
+                "since the checkpoint, so the resumed run would not continue the saved one; set "
+                "train.allow_config_change=true to resume with the new values, or use another run_dir"
+            )
+        self.log.info(f"resuming with changed settings: {described}")
 
     # ----------------------------------------------------------------------------- the loop
 
@@ -224,25 +270,40 @@ class Trainer:
         return loss, grad_norm, True
 
     @torch.no_grad()
-    def evaluate(self) -> float | None:
-        """Mean loss over the first eval.batches batches of the validation split."""
-        loader = self.data.val_loader(self.config.train.micro_batch_size, self.seq_len,
-                                      self.dist.rank, self.dist.world_size)
+    def evaluate(self, progress: Progress | None = None) -> float | None:
+        """Mean loss per target token over the first eval.batches x micro_batch_size windows of
+        the validation split: the same windows, so the same number, whatever the number of ranks.
+        None when there is no validation window, or when a stop was requested meanwhile."""
+        c = self.config
+        windows = c.eval.batches * c.train.micro_batch_size
+        loader = self.data.val_loader(c.train.micro_batch_size, self.seq_len, self.dist.rank,
+                                      self.dist.world_size, max_windows=windows)
         if loader is None:
             return None
         self.wrapped.eval()
-        losses = []
-        for i, (x, y) in enumerate(loader):
-            if i >= self.config.eval.batches:
-                break
-            losses.append(self.compute_loss(x.to(self.device), y.to(self.device)).float())
-        self.wrapped.train()
-        if not losses:
-            return None
-        return distributed.mean(self.dist, torch.stack(losses).mean()).item()
+        total = torch.zeros(2, dtype=torch.float64, device=self.device)  # loss x tokens, tokens
+        try:
+            for i, (x, y) in enumerate(loader):
+                # Every rank runs every batch (FSDP needs all of them in each forward pass), so
+                # they stop together, between batches, when any of them was asked to.
+                if distributed.any_rank(self.dist, self._stop_requested, self.device):
+                    return None
+                if progress is not None:
+                    progress.working(f"validation {i + 1}/{len(loader)}")
+                x, y = x.to(self.device), y.to(self.device)
+                loss = self.compute_loss(x, y).double()
+                tokens = (y != loader.IGNORE_INDEX).sum()
+                if tokens:  # a batch of padding rows only has a NaN mean
+                    total += torch.stack([loss * tokens, tokens.double()])
+        finally:
+            self.wrapped.train()
+        total = distributed.sum_over_ranks(self.dist, total)
+        return (total[0] / total[1]).item() if total[1] else None
 
     def sample(self) -> list[str]:
-        """A few samples from the model (top-k 40), to watch what it learns."""
+        """A few samples from the model (top-k 40), to watch what it learns. Under FSDP every
+        rank must call this (each forward pass all-gathers the sharded weights); the samples
+        are the same on every rank (same weights, same seed), and only rank 0 writes them."""
         from ..sampling import generate
 
         e = self.config.eval
@@ -257,30 +318,51 @@ class Trainer:
         finally:
             self.model.train()
 
+    @property
+    def sharded(self) -> bool:
+        """Whether the model's weights are split over the ranks (FSDP2)."""
+        return self.dist.enabled and self.config.train.distributed == "fsdp"
+
+    def _evaluate_and_sample(self, progress: Progress, metrics: MetricsLogger) -> float | None:
+        start = time.perf_counter()
+        progress.note(f"step {self.step}: validation on the first "
+                      f"{self.config.eval.batches * self.config.train.micro_batch_size} windows ...")
+        val_loss = self.evaluate(progress)
+        if val_loss is not None:
+            metrics.write({"step": self.step, "val_loss": val_loss})
+            progress.note(f"step {self.step}: validation loss {val_loss:.4f} "
+                          f"({time.perf_counter() - start:.1f} s)")
+        if self.dist.is_main or self.sharded:
+            for text in self.sample():
+                metrics.write_sample(self.step, text)
+                progress.note(f"sample at step {self.step}: {text!r}")
+        return val_loss
+
     def run(self) -> TrainResult:
-        c = self.config
-        self.setup()
         try:
+            self.setup()
             return self._run()
         finally:
-            distributed.shutdown(self.dist)
+            if hasattr(self, "dist"):  # a setup error after joining the process group leaves it too
+                distributed.shutdown(self.dist)
 
     def _run(self) -> TrainResult:
         c = self.config
+        resumed = self.maybe_resume()  # reads only: a refused resume changes nothing in run_dir
         if self.dist.is_main:
             self.run_dir.mkdir(parents=True, exist_ok=True)
             (self.run_dir / "config.json").write_text(json.dumps(c.to_dict(), indent=2) + "\n")
+            self.log.attach(self.run_dir / LOG_FILE)
         distributed.barrier(self.dist)
-        resumed = self.maybe_resume()
         metrics = MetricsLogger(self.run_dir, enabled=self.dist.is_main, tensorboard=c.log.tensorboard)
-        progress = Progress(c.train.max_steps, enabled=self.dist.is_main)
-        if self.dist.is_main:
-            where = f"resuming from {resumed} (step {self.step})" if resumed else "starting"
-            self.log_info(
-                f"{where}: {self.model.num_parameters():,} parameters, {self.dist.world_size} process(es) "
-                f"on {self.device.type}, {c.train.batch_size} x {self.seq_len} tokens per step "
-                f"({self.grad_accum} micro-batches of {c.train.micro_batch_size} per process)"
-            )
+        progress = Progress(c.train.max_steps, start_step=self.step, log_interval=c.log.interval, log=self.log)
+        where = f"resuming from {resumed} (step {self.step})" if resumed else "starting"
+        self.log.info(
+            f"{where}: {self.model.num_parameters():,} parameters, {self.dist.world_size} process(es) "
+            f"on {self.device.type}, {c.train.batch_size} x {self.seq_len} tokens per step "
+            f"({self.grad_accum} micro-batches of {c.train.micro_batch_size} per process); log: "
+            f"{self.run_dir / LOG_FILE}"
+        )
         previous_handlers = self._install_signal_handlers()
         loss = val_loss = None
         last_checkpoint = resumed
@@ -307,7 +389,7 @@ class Trainer:
                     self.nonfinite_in_a_row += 1
                     record["skipped"] = True
                     metrics.write(record)
-                    self.log_warning(f"step {self.step}: non-finite loss {loss} or gradient norm "
+                    self.log.warning(f"step {self.step}: non-finite loss {loss} or gradient norm "
                                      f"{grad_norm}; update skipped")
                     if self.nonfinite_in_a_row >= c.train.max_nonfinite_steps:
                         raise TrainingError(
@@ -321,14 +403,7 @@ class Trainer:
                     progress.update(record)
                 done = self.step == c.train.max_steps
                 if c.eval.interval and (self.step % c.eval.interval == 0 or (done and c.eval.at_end)):
-                    val_loss = self.evaluate()
-                    if val_loss is not None:
-                        metrics.write({"step": self.step, "val_loss": val_loss})
-                        progress.note(f"step {self.step}: validation loss {val_loss:.4f}")
-                    if self.dist.is_main:
-                        for text in self.sample():
-                            metrics.write_sample(self.step, text)
-                            progress.note(f"sample at step {self.step}: {text!r}")
+                    val_loss = self._evaluate_and_sample(progress, metrics)
                 stop = distributed.any_rank(self.dist, self._stop_requested, self.device)
                 if done or stop or (c.checkpoint.interval and self.step % c.checkpoint.interval == 0):
                     last_checkpoint = self.save_checkpoint()
@@ -341,7 +416,8 @@ class Trainer:
             self._restore_signal_handlers(previous_handlers)
             progress.close()
             metrics.close()
-        return TrainResult(self.step, interrupted, loss, val_loss, last_checkpoint)
+            self.log.close()
+        return TrainResult(self.step, interrupted, loss, val_loss, last_checkpoint, self._stop_signal)
 
     # ----------------------------------------------------------------------------- signals, logs
 
@@ -350,7 +426,8 @@ class Trainer:
             if self._stop_requested:  # a second Ctrl-C stops at once
                 raise KeyboardInterrupt
             self._stop_requested = True
-            self.log_warning(f"{signal.Signals(signum).name}: finishing this step, then saving a checkpoint")
+            self._stop_signal = signal.Signals(signum).name
+            self.log.warning(f"{self._stop_signal}: finishing this step, then saving a checkpoint")
 
         previous = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
@@ -366,10 +443,27 @@ class Trainer:
             signal.signal(sig, handler)
 
     def log_info(self, msg: str) -> None:
-        print(msg, file=sys.stderr, flush=True)
+        self.log.info(msg)
 
     def log_warning(self, msg: str) -> None:
-        print(f"warning: {msg}", file=sys.stderr, flush=True)
+        self.log.warning(msg)
+
+
+def check_run_dir(run_dir: Path) -> None:
+    """A run directory that is a file, lies under a file, or cannot be created is named before
+    anything is loaded."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UsageError(f"run_dir {run_dir}: a file, not a directory; choose another run_dir")
+    parent = run_dir
+    while not parent.exists():
+        if parent.parent == parent:
+            break
+        parent = parent.parent
+    if parent != run_dir and not parent.is_dir():
+        raise UsageError(f"run_dir {run_dir}: {parent} is a file, so the directory cannot be created; "
+                         "choose another run_dir")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise UsageError(f"run_dir {run_dir}: {parent} is not writable; choose another run_dir")
 
 
 def checkpoint_activations(model: GPT2) -> None:

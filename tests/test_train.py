@@ -18,7 +18,7 @@ import torch
 
 from gpt2 import GPT2, Tokenizer
 from gpt2.data.prepare import PrepareConfig, prepare
-from gpt2.train.config import load_config
+from gpt2.train.config import load_recipe
 from gpt2.train.trainer import Trainer, TrainingError, checkpoint_activations, train
 
 CORPUS = Path(__file__).parent.parent / "src" / "gpt2" / "assets" / "corpus" / "demo.jsonl.xz"
@@ -50,7 +50,7 @@ def dataset(tmp_path_factory) -> Path:
 
 
 def config(dataset: Path, run_dir: Path, *overrides: str):
-    return load_config(None, [*TINY, f"data.dir={json.dumps(str(dataset))}",
+    return load_recipe(None, [*TINY, f"data.dir={json.dumps(str(dataset))}",
                               f"run_dir={json.dumps(str(run_dir))}", *overrides])
 
 
@@ -234,7 +234,7 @@ def test_dataset_errors_are_one_line(tmp_path):
     from gpt2 import GPT2Error
 
     def run(data_dir):
-        train(load_config(None, ["data.dir=" + json.dumps(str(data_dir)), f"run_dir={json.dumps(str(tmp_path / 'r'))}"]))
+        train(load_recipe(None, ["data.dir=" + json.dumps(str(data_dir)), f"run_dir={json.dumps(str(tmp_path / 'r'))}"]))
 
     with pytest.raises(GPT2Error, match="no manifest.json"):
         run(tmp_path)

@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 
 from gpt2 import ConfigError
-from gpt2.train.config import load_config, parse_override
+from gpt2.settings import parse_override
+from gpt2.train.config import load_recipe
 from gpt2.train.optim import learning_rate
 
 CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
@@ -15,12 +16,12 @@ CONFIGS = sorted((Path(__file__).parent.parent / "configs").glob("*.toml"))
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_every_shipped_recipe_loads(path):
-    config = load_config(path)
+    config = load_recipe(path)
     assert config.train.batch_size % config.train.micro_batch_size == 0
 
 
 def test_recipe_values_are_the_paper_and_nanogpt_recipe():
-    c = load_config(Path(__file__).parent.parent / "configs" / "gpt2-124m.toml")
+    c = load_recipe(Path(__file__).parent.parent / "configs" / "gpt2-124m.toml")
     assert (c.model.preset, c.data.seq_len, c.optim.lr) == ("gpt2", 1024, 6e-4)
     assert (c.optim.beta1, c.optim.beta2, c.optim.weight_decay, c.optim.grad_clip) == (0.9, 0.95, 0.1, 1.0)
     assert c.train.batch_size * c.data.seq_len == 524_288  # ~0.5M tokens per step
@@ -35,9 +36,9 @@ def write(tmp_path, text: str) -> Path:
 
 def test_overrides(tmp_path):
     path = write(tmp_path, '[data]\ndir = "d"\n')
-    c = load_config(path, ["optim.lr=3e-4", "--train.max_steps=7", "run_dir=runs/x", "eval.sample_prompt='ROMEO:'"])
+    c = load_recipe(path, ["optim.lr=3e-4", "--train.max_steps=7", "run_dir=runs/x", "eval.sample_prompt='ROMEO:'"])
     assert (c.optim.lr, c.train.max_steps, c.run_dir, c.eval.sample_prompt) == (3e-4, 7, "runs/x", "ROMEO:")
-    assert isinstance(load_config(path, ["optim.lr=1"]).optim.lr, float)
+    assert isinstance(load_recipe(path, ["optim.lr=1"]).optim.lr, float)
 
 
 @pytest.mark.parametrize(
@@ -59,12 +60,12 @@ def test_overrides(tmp_path):
 )
 def test_bad_config_is_named(tmp_path, text, overrides, message):
     with pytest.raises(ConfigError, match=message):
-        load_config(write(tmp_path, text), overrides)
+        load_recipe(write(tmp_path, text), overrides)
 
 
 def test_missing_config_file(tmp_path):
     with pytest.raises(ConfigError, match="no such config file"):
-        load_config(tmp_path / "nope.toml")
+        load_recipe(tmp_path / "nope.toml")
 
 
 def test_parse_override_values():
@@ -74,7 +75,7 @@ def test_parse_override_values():
 
 
 def test_learning_rate_schedule():
-    c = load_config(None, ["data.dir=d", "optim.lr=1.0", "optim.warmup_steps=10", "optim.min_lr_ratio=0.1"]).optim
+    c = load_recipe(None, ["data.dir=d", "optim.lr=1.0", "optim.warmup_steps=10", "optim.min_lr_ratio=0.1"]).optim
     assert learning_rate(0, c, 110) == pytest.approx(0.1)  # warmup is linear from lr/warmup
     assert learning_rate(9, c, 110) == pytest.approx(1.0)
     assert learning_rate(10, c, 110) == pytest.approx(1.0)  # cosine starts at the peak
@@ -119,14 +120,14 @@ def test_no_numeric_setting_takes_nan_infinity_or_out_of_range(tmp_path, value):
     path = write(tmp_path, '[data]\ndir = "d"\n')
     for key in numeric_ranges():
         with pytest.raises(ConfigError, match=rf"{key} must be (in|int)"):
-            load_config(path, [f"{key}={value}"])
+            load_recipe(path, [f"{key}={value}"])
 
 
 def test_nan_in_a_recipe_file_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"optim.eps must be in \(0, 1\], got nan"):
-        load_config(write(tmp_path, '[data]\ndir = "d"\n[optim]\neps = nan\n'))
+        load_recipe(write(tmp_path, '[data]\ndir = "d"\n[optim]\neps = nan\n'))
 
 
 def test_decay_must_not_end_before_warmup(tmp_path):
     with pytest.raises(ConfigError, match="optim.decay_steps .* must be >= optim.warmup_steps"):
-        load_config(write(tmp_path, '[data]\ndir = "d"\n'), ["optim.warmup_steps=10", "optim.decay_steps=5"])
+        load_recipe(write(tmp_path, '[data]\ndir = "d"\n'), ["optim.warmup_steps=10", "optim.decay_steps=5"])

@@ -31,11 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..train.config import load_config
+    from ..train.config import load_recipe
     from ..train.trainer import train
 
     overrides = [o.removeprefix("--") for o in args.overrides]
-    result = train(load_config(args.config, overrides))
+    result = train(load_recipe(args.config, overrides))
     if result.stop_signal == "SIGINT":  # saved; main reports "interrupted" and exits 130
         raise KeyboardInterrupt
     return 0 if result.step > 0 else 1

@@ -1,6 +1,6 @@
 """The training loop: pretraining and continued training, on a CPU, a GPU or many.
 
-    trainer = Trainer(load_config("configs/demo.toml"))
+    trainer = Trainer(load_recipe("configs/demo.toml"))
     result = trainer.run()       # resumes from RUN_DIR's newest valid checkpoint, if any
 
 Each optimizer step accumulates gradients over micro-batches (batch_size sequences over all
@@ -35,7 +35,8 @@ from ..errors import GPT2Error, UsageError
 from ..model import GPT2
 from . import checkpointing as ckpt
 from . import distributed
-from .config import RESUME_SENSITIVE, RunConfig, flatten
+from ..settings import flatten
+from .config import RESUME_SENSITIVE, RunConfig
 from .metrics import LOG_FILE, MetricsLogger, Progress, RunLog, flops_per_token, measure_peak_flops
 from .optim import learning_rate, make_optimizer
 

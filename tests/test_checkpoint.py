@@ -147,6 +147,44 @@ def test_hub_name_without_network_says_so(tmp_path, monkeypatch):
     assert str(e.value) == expected
 
 
+def test_the_checkpoint_layer_reads_and_writes_configs_and_tensors(tmp_path, hf_checkpoint):
+    """read_checkpoint / write_checkpoint, with no model: configs and state dicts in our names."""
+    from gpt2.checkpoint import read_checkpoint, write_checkpoint
+
+    config, state = read_checkpoint(hf_checkpoint)
+    assert {k: tuple(v.shape) for k, v in state.items()} == config.tensor_shapes()
+    assert {(v.dtype, v.device.type) for v in state.values()} == {(torch.float32, "cpu")}
+    write_checkpoint(config, state, tmp_path / "out")
+    again_config, again = read_checkpoint(tmp_path / "out", dtype="bfloat16")
+    assert again_config == config and again.keys() == state.keys()
+    for k, v in state.items():
+        assert torch.equal(again[k], v.to(torch.bfloat16)), k
+
+
+@pytest.mark.parametrize("bias", [True, False])
+def test_to_hf_and_from_hf_are_inverse(bias):
+    from gpt2.checkpoint import from_hf, to_hf
+
+    torch.manual_seed(0)
+    config = GPT2Config(n_layer=2, n_embd=32, n_head=2, n_ctx=16, vocab_size=100, bias=bias)
+    state = GPT2(config).state_dict()
+    hf = to_hf(state, config)
+    assert "lm_head.weight" not in hf and hf["transformer.h.0.attn.c_attn.weight"].shape == (32, 96)
+    back = from_hf(hf, config)
+    assert back.keys() == state.keys() - {"lm_head.weight"}
+    for k, v in back.items():
+        assert torch.equal(v, state[k]), k
+
+
+def test_the_checkpoint_layer_does_not_import_the_model():
+    """Imports run one way: model -> checkpoint -> config."""
+    import subprocess
+    import sys
+
+    code = "import sys, gpt2.checkpoint; assert 'gpt2.model' not in sys.modules, 'imports gpt2.model'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 # ----------------------------------------------------------------------------- bad input
 
 

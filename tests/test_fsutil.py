@@ -52,3 +52,32 @@ def test_sha256_file_matches_hashlib(tmp_path):
     data = os.urandom(3 * (1 << 20) + 17)
     (tmp_path / "d").write_bytes(data)
     assert fsutil.sha256_file(tmp_path / "d") == hashlib.sha256(data).hexdigest()
+
+
+def test_atomic_write_files_is_all_or_nothing(tmp_path, monkeypatch):
+    (tmp_path / "a").write_bytes(b"old a")
+    real_fsync, calls = os.fsync, []
+
+    def fsync_failing_on_the_second(fd):
+        calls.append(fd)
+        if len(calls) == 2:
+            raise OSError(28, "No space left on device")
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", fsync_failing_on_the_second)
+    with pytest.raises(OSError, match="No space left"):
+        fsutil.atomic_write_files(tmp_path, {"a": b"new a", "b": b"new b"})
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a"]
+    assert (tmp_path / "a").read_bytes() == b"old a"
+    monkeypatch.undo()
+    paths = fsutil.atomic_write_files(tmp_path, {"a": b"new a", "b": b"new b"})
+    assert paths == [tmp_path / "a", tmp_path / "b"]
+    assert [p.read_bytes() for p in paths] == [b"new a", b"new b"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]
+
+
+def test_check_writable_leaves_nothing_and_refuses_a_missing_directory(tmp_path):
+    fsutil.check_writable(tmp_path / "x.png")
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(OSError):
+        fsutil.check_writable(tmp_path / "missing" / "x.png")

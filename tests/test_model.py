@@ -146,3 +146,66 @@ def test_an_id_outside_the_vocabulary_names_the_id_and_the_size(model, bad):
         model(torch.tensor([[bad]]), kv_cache=cache)
     with pytest.raises(TypeError, match="integer tensor"):
         model(x.float())
+
+
+# ----------------------------------------------------------------------------- the body: hidden_states
+
+
+@pytest.fixture(scope="module")
+def body_pair(tmp_path_factory, hf_model_factory):
+    """(ours, transformers' GPT2Model) with the same random weights, float32."""
+    directory = tmp_path_factory.mktemp("body")
+    hf = hf_model_factory(n_positions=32)
+    hf.save_pretrained(directory)
+    return GPT2.from_pretrained(directory), hf.transformer
+
+
+def test_hidden_states_equal_transformers_gpt2model(body_pair):
+    ours, hf = body_pair
+    x = torch.randint(0, ours.config.vocab_size, (2, 32), generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        h = ours.hidden_states(x)
+        assert h.shape == (2, 32, ours.config.n_embd)
+        assert (h - hf(x).last_hidden_state).abs().max().item() <= 1e-5
+        assert torch.equal(ours.lm_head(h), ours(x))  # forward is the LM head on the body
+
+
+def test_hidden_states_of_a_left_padded_batch_equal_transformers(body_pair):
+    ours, hf = body_pair
+    x = torch.randint(0, ours.config.vocab_size, (3, 12), generator=torch.Generator().manual_seed(2))
+    mask = torch.ones(3, 12, dtype=torch.long)
+    mask[0, :5] = 0
+    mask[1, :1] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    real = mask.bool()
+    with torch.no_grad():
+        h = ours.hidden_states(x, attention_mask=mask, position_ids=positions)
+        expected = hf(x, attention_mask=mask, position_ids=positions).last_hidden_state
+    assert (h[real] - expected[real]).abs().max().item() <= 1e-5  # padding positions are unused
+
+
+def test_hidden_states_with_a_kv_cache_step_by_step_equal_transformers(body_pair):
+    """A left-padded prompt into the cache, then one token a step, as generation runs."""
+    ours, hf = body_pair
+    x = torch.randint(0, ours.config.vocab_size, (2, 16), generator=torch.Generator().manual_seed(3))
+    mask = torch.ones(2, 16, dtype=torch.long)
+    mask[0, :3] = 0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    cache = KVCache(ours.config, batch_size=2, max_len=16)
+    with torch.no_grad():
+        pieces = [ours.hidden_states(x[:, :6], attention_mask=mask[:, :6], position_ids=positions[:, :6],
+                                     kv_cache=cache)]
+        for t in range(6, 16):
+            pieces.append(ours.hidden_states(x[:, t : t + 1], attention_mask=mask[:, : t + 1],
+                                             position_ids=positions[:, t : t + 1], kv_cache=cache))
+        expected = hf(x, attention_mask=mask, position_ids=positions).last_hidden_state
+    assert cache.length == 16
+    h = torch.cat(pieces, dim=1)
+    real = mask.bool()
+    assert (h[real] - expected[real]).abs().max().item() <= 1e-5
+
+
+def test_hidden_states_check_token_ids(model):
+    """The id check is in the body, so every head gets it."""
+    with pytest.raises(ValueError, match=r"token id 101 is out of range"):
+        model.hidden_states(torch.tensor([[1, 101]]))

@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from gpt2 import Tokenizer, TokenizerError
 from gpt2.cli.main import main
+from gpt2.errors import TokenIdError
 from gpt2.tokenizer import EOT, GPT2_PATTERN, bytes_to_unicode
 
 # Published sha256 of OpenAI's GPT-2 files (tiktoken_ext/openai_public.py).
@@ -288,7 +289,7 @@ def test_decode_rejects_unknown_ids(tok, bad):
     message = rf"token id {bad[-1]} is not in the vocabulary of gpt2 \(50257 ids: 0..50256\)"
     with pytest.raises(ValueError, match=message) as info:
         tok.decode(bad)
-    assert isinstance(info.value, TokenizerError)
+    assert isinstance(info.value, TokenizerError) and type(info.value) is TokenIdError
     with pytest.raises(ValueError, match=message):
         tok.stream_decoder().add(bad[-1])
 

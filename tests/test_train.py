@@ -19,7 +19,8 @@ import torch
 from gpt2 import GPT2, Tokenizer
 from gpt2.data.prepare import PrepareConfig, prepare
 from gpt2.train.config import load_recipe
-from gpt2.train.trainer import Trainer, TrainingError, checkpoint_activations, train
+from gpt2.errors import TrainingError
+from gpt2.train.trainer import Trainer, checkpoint_activations, train
 
 CORPUS = Path(__file__).parent.parent / "src" / "gpt2" / "assets" / "corpus" / "demo.jsonl.xz"
 

@@ -10,6 +10,11 @@ Two details of their layout: GPT-2's original code used "Conv1D" layers whose we
 stored (in, out), the transpose of nn.Linear's (out, in); and keys may or may not carry the
 `transformer.` prefix (hub checkpoints predate it), with `attn.bias` / `attn.masked_bias`
 causal-mask buffers that are not parameters.
+
+This layer works on configs and tensors only: `read_checkpoint` gives a directory's config and
+state dict (in the model's names and layouts), `write_checkpoint` writes them back, and
+`from_hf` / `to_hf` map between the two namings. `GPT2.from_pretrained` / `save_pretrained`
+build on it, so imports run one way: model -> checkpoint -> config.
 """
 
 from __future__ import annotations
@@ -18,17 +23,14 @@ import json
 import os
 import pickle
 import re
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any
 
 import torch
 
 from .config import HUB_ALIASES, GPT2Config, preset_names
+from .devices import parse_device
 from .errors import CheckpointError, ConfigError, UsageError
-from .model import GPT2
+from .fsutil import atomic_path, atomic_write_json
 
 CONFIG_FILE = "config.json"
 SAFETENSORS_FILE = "model.safetensors"
@@ -146,7 +148,7 @@ def weights_files(directory: Path) -> list[Path]:
 # --------------------------------------------------------------------------- loading
 
 
-def load_config(directory: str | os.PathLike[str]) -> GPT2Config:
+def read_config(directory: str | os.PathLike[str]) -> GPT2Config:
     """Read a checkpoint's config.json."""
     path = Path(directory) / CONFIG_FILE
     if not path.is_file():
@@ -248,11 +250,11 @@ def _our_key(key: str, config: GPT2Config) -> tuple[str | None, bool]:
     if name.endswith(_IGNORED_SUFFIXES) or name == "lm_head.weight":  # mask buffers; tied head
         return None, False
     if not config.bias and (name.endswith(".bias") or name == "ln_f.bias"):
-        return None, False  # zeros written for transformers' sake by save_model
+        return None, False  # zeros written for transformers' sake by to_hf
     return "transformer." + name, name.endswith(_CONV1D_SUFFIXES)
 
 
-def hf_to_ours(tensors: dict[str, torch.Tensor], config: GPT2Config, source: str) -> dict[str, torch.Tensor]:
+def from_hf(tensors: dict[str, torch.Tensor], config: GPT2Config) -> dict[str, torch.Tensor]:
     """Map a Hugging Face GPT-2 state dict onto this model's parameter names and layouts."""
     state: dict[str, torch.Tensor] = {}
     for key, tensor in tensors.items():
@@ -297,7 +299,7 @@ def inspect_checkpoint(directory: str | os.PathLike[str]) -> tuple[GPT2Config, l
     reading tensor data (safetensors headers only): missing weights, a corrupt or truncated
     file, or tensors that disagree with config.json are a CheckpointError."""
     directory = Path(directory)
-    config = load_config(directory)
+    config = read_config(directory)
     files = weights_files(directory)
     if not files:
         raise CheckpointError(
@@ -314,29 +316,22 @@ def inspect_checkpoint(directory: str | os.PathLike[str]) -> tuple[GPT2Config, l
     return config, files
 
 
-def load_model(
-    name_or_path: str | os.PathLike[str],
+def read_checkpoint(
+    directory: str | os.PathLike[str],
     device: torch.device | str | None = None,
     dtype: torch.dtype | str | None = None,
-) -> GPT2:
-    """GPT2.from_pretrained: see there. dtype None keeps float32."""
-    from .devices import parse_device
-
+) -> tuple[GPT2Config, dict[str, torch.Tensor]]:
+    """A checkpoint directory's config and weights (this model's names and layouts, without the
+    tied lm_head), on `device` (default cpu) in `dtype` (default float32)."""
     # The arguments first, then the files' headers, and only then the tensor data.
-    device = None if device is None else parse_device(device, "device")
-    target_dtype = parse_dtype(dtype) or torch.float32
-    directory = resolve_checkpoint(name_or_path)
+    device = parse_device("cpu" if device is None else device, "device")
+    dtype = parse_dtype(dtype) or torch.float32
     config, files = inspect_checkpoint(directory)
     tensors: dict[str, torch.Tensor] = {}
     for f in files:
         tensors.update(_read_tensors(f))
-    state = hf_to_ours(tensors, config, str(directory))
-    with torch.device("meta"):  # no memory and no random init for weights about to be replaced
-        model = GPT2(config)
-    state = {k: v.to(device=device or "cpu", dtype=target_dtype).contiguous() for k, v in state.items()}
-    model.load_state_dict(state, strict=False, assign=True)
-    model.lm_head.weight = model.transformer.wte.weight  # re-tie: assign replaced wte's tensor
-    return model.eval()
+    state = {k: v.to(device=device, dtype=dtype).contiguous() for k, v in from_hf(tensors, config).items()}
+    return config, state
 
 
 def _few(keys: list[str], n: int = 3) -> str:
@@ -347,7 +342,7 @@ def _few(keys: list[str], n: int = 3) -> str:
 # --------------------------------------------------------------------------- saving
 
 
-def ours_to_hf(state: dict[str, torch.Tensor], config: GPT2Config) -> dict[str, torch.Tensor]:
+def to_hf(state: dict[str, torch.Tensor], config: GPT2Config) -> dict[str, torch.Tensor]:
     """This model's state dict as transformers' GPT2LMHeadModel stores it (Conv1D layout,
     `transformer.` prefix, no tied lm_head). A model without biases gets zero biases, which
     is the same function, because transformers' GPT-2 always has them."""
@@ -367,13 +362,9 @@ def ours_to_hf(state: dict[str, torch.Tensor], config: GPT2Config) -> dict[str, 
     return out
 
 
-def save_model(model: GPT2, directory: str | os.PathLike[str]) -> None:
-    """GPT2.save_pretrained: config.json + model.safetensors, each written atomically."""
-    save_state(model.state_dict(), model.config, directory)
-
-
-def save_state(state: dict[str, torch.Tensor], config: GPT2Config, directory: str | os.PathLike[str]) -> None:
-    """Write a GPT2 state dict (our names and layouts) as a Hugging Face checkpoint."""
+def write_checkpoint(config: GPT2Config, state: dict[str, torch.Tensor], directory: str | os.PathLike[str]) -> None:
+    """Write a state dict (this model's names and layouts) and its config as a Hugging Face
+    checkpoint: model.safetensors, then config.json, each written atomically."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -381,39 +372,9 @@ def save_state(state: dict[str, torch.Tensor], config: GPT2Config, directory: st
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise CheckpointError(f"{directory}: cannot create directory ({e.strerror})") from None
-    tensors = ours_to_hf(state, config)
+    tensors = to_hf(state, config)
     dtype = next(iter(tensors.values())).dtype
     hf_config = config.to_hf_dict() | {"dtype": str(dtype).removeprefix("torch.")}
-    with atomic_write(directory / SAFETENSORS_FILE) as tmp:
-        save_file(tensors, tmp, metadata={"format": "pt"})
-    with atomic_write(directory / CONFIG_FILE) as tmp:
-        Path(tmp).write_text(json.dumps(hf_config, indent=2) + "\n", encoding="utf-8")
-
-
-@contextmanager
-def atomic_write(path: str | os.PathLike[str]) -> Iterator[str]:
-    """Yield a temporary path beside `path`; on success, fsync it and rename it into place.
-
-    On any failure the temporary file is removed and `path` is left as it was."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it 0600; give it the usual permissions
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    try:  # make the rename itself durable
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
-    except OSError:
-        pass
+    with atomic_path(directory / SAFETENSORS_FILE) as tmp:
+        save_file(tensors, str(tmp), metadata={"format": "pt"})
+    atomic_write_json(directory / CONFIG_FILE, hf_config)

@@ -14,7 +14,7 @@ import os
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 _CHUNK = 1 << 20
 
@@ -41,23 +41,64 @@ def _umask() -> int:
     return mask
 
 
+def _new_temp(path: Path) -> Path:
+    """An empty temporary file beside `path` (a name is_temp_name recognises)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _seal(tmp: Path) -> None:
+    """Give a written temporary file its final permissions and put its bytes on disk."""
+    os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
+    with open(tmp, "rb") as f:
+        os.fsync(f.fileno())
+
+
 @contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside `path` to write to; on success it replaces `path`."""
     path = Path(path)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(name)
+    tmp = _new_temp(path)
     try:
         yield tmp
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
+        _seal(tmp)
         os.replace(tmp, path)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
     fsync_dir(path.parent)
+
+
+def check_writable(path: str | os.PathLike[str]) -> None:
+    """Create and remove the temporary file an atomic write of `path` would use: OSError where
+    it cannot (a read-only or full directory), before any work that would be lost."""
+    _new_temp(Path(path)).unlink()
+
+
+def atomic_write_files(directory: str | os.PathLike[str], files: Mapping[str, bytes]) -> list[Path]:
+    """Write several files into `directory` all or nothing: every one is written and fsynced
+    under a temporary name before the first is renamed, so a failure while writing (a full disk,
+    Ctrl-C) leaves the old files and no temporaries. Returns the files' paths."""
+    directory = Path(directory)
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for name, data in files.items():
+            path = directory / name
+            staged.append((_new_temp(path), path))
+            staged[-1][0].write_bytes(data)
+            _seal(staged[-1][0])
+        for tmp, path in staged:
+            os.replace(tmp, path)
+    except BaseException:
+        for tmp, _ in staged:
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass  # the original error is the one to report
+        raise
+    fsync_dir(directory)
+    return [path for _, path in staged]
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
@@ -67,7 +108,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> None:
 
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> None:
     with atomic_path(path) as tmp:
-        tmp.write_text(text, encoding="utf-8")
+        tmp.write_bytes(text.encode("utf-8"))  # the text's own line endings on every platform
 
 
 def atomic_write_json(path: str | os.PathLike[str], data: Any, *, indent: int | None = 2) -> None:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .checkpoint import DEMO_NAME, resolve_checkpoint
+from .model import GPT2
 
 if TYPE_CHECKING:
     import torch
 
-    from .model import GPT2
     from .tokenizer import Tokenizer
 
 # The model a command uses when it is given none.
@@ -37,16 +37,12 @@ def load_tokenizer(name_or_dir: str | os.PathLike[str] | None = None) -> "Tokeni
 
 def load(name_or_dir: str | os.PathLike[str] | None = None, *,
          device: "str | torch.device | None" = None,
-         dtype: "str | torch.dtype | None" = None) -> tuple["GPT2", "Tokenizer"]:
+         dtype: "str | torch.dtype | None" = None) -> tuple[GPT2, "Tokenizer"]:
     """(model in eval mode, tokenizer) for "demo" (the default), a preset/hub name such as "gpt2",
     or a checkpoint directory. `device` ("cpu", "cuda:0", ...) must exist on this machine; `dtype`
-    is float32 / bfloat16 / float16 (default: as stored, float32 for the hub's GPT-2)."""
-    from .devices import parse_device
-    from .model import GPT2
-
+    is float32 / bfloat16 / float16 (default float32)."""
     directory = resolve_checkpoint(DEFAULT_MODEL if name_or_dir is None else name_or_dir)
-    device = None if device is None else parse_device(device)
-    model = GPT2.from_pretrained(directory, device=device, dtype=dtype).eval()
+    model = GPT2.from_pretrained(directory, device=device, dtype=dtype)  # checks device and dtype
     return model, _tokenizer_beside(directory)
 
 

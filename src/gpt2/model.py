@@ -18,22 +18,17 @@ layers store weights as (in, out) and our nn.Linear layers as (out, in) (see che
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, overload
+import os
+from typing import overload
 
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoint import parse_dtype, read_checkpoint, resolve_checkpoint, write_checkpoint
 from .config import GPT2Config
-from .errors import UsageError
-
-if TYPE_CHECKING:  # imported lazily at run time: checkpoint.py imports this module
-    from os import PathLike
-
-
-class TokenIdError(UsageError, ValueError):
-    """An input id outside the vocabulary (a ValueError for Python callers, a one-line usage
-    error for the CLI)."""
+from .devices import parse_device
+from .errors import TokenIdError
 
 
 class KVCache:
@@ -144,12 +139,14 @@ class Block(nn.Module):
 class GPT2(nn.Module):
     """GPT-2: a decoder-only Transformer language model.
 
-    Calling the model:
+    The body, and the language-model head on it (transformers splits them the same way:
+    GPT2Model + heads; other heads sit on hidden_states too):
+        model.hidden_states(input_ids)  -> the final LayerNorm's output (B, T, n_embd)
         model(input_ids)            -> logits, float tensor (B, T, vocab_size)
         model(input_ids, targets)   -> (logits, loss); loss is the mean cross-entropy over
                                        positions whose target is not -100 (a 0-d float32 tensor)
 
-    Keyword options (all optional):
+    Keyword options (all optional; hidden_states takes the first three):
         attention_mask  (B, past + T), 1 = real token, 0 = padding: padded keys are never
                         attended to (used for left-padded batches).
         position_ids    (B, T) positions to embed; default past, past + 1, ..., past + T - 1.
@@ -221,8 +218,31 @@ class GPT2(nn.Module):
         kv_cache: KVCache | None = None,
         last_logits_only: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The language-model head on hidden_states (see the class docstring)."""
+        x = self.hidden_states(input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                               kv_cache=kv_cache)
+        if targets is not None:
+            logits = self.lm_head(x)
+            loss = F.cross_entropy(
+                logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
+            )
+            return logits, loss
+        if last_logits_only:
+            x = x[:, -1:, :]
+        return self.lm_head(x)
+
+    def hidden_states(
+        self,
+        input_ids: torch.Tensor,
+        *,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        kv_cache: KVCache | None = None,
+    ) -> torch.Tensor:
+        """The body every head sits on: embeddings, the blocks and the final LayerNorm,
+        (B, T, n_embd). Options as for forward (transformers' GPT2Model last_hidden_state)."""
         B, T = input_ids.shape
-        self._check_ids(input_ids)
+        self._check_ids(input_ids)  # here, so that every head gets it
         past = kv_cache.length if kv_cache is not None else 0
         if past + T > self.config.n_ctx:
             raise ValueError(
@@ -240,17 +260,7 @@ class GPT2(nn.Module):
             x = block(x, attn_mask, kv_cache, i)
         if kv_cache is not None:
             kv_cache.length += T
-        x = self.transformer.ln_f(x)
-
-        if targets is not None:
-            logits = self.lm_head(x)
-            loss = F.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-100
-            )
-            return logits, loss
-        if last_logits_only:
-            x = x[:, -1:, :]
-        return self.lm_head(x)
+        return self.transformer.ln_f(x)
 
     def _check_ids(self, input_ids: torch.Tensor) -> None:
         """Ids must index the vocabulary: the embedding's own error ("index out of range in
@@ -288,23 +298,27 @@ class GPT2(nn.Module):
             allowed = (allowed & real) | (k_pos == q_pos).view(1, 1, T, past + T)
         return allowed
 
-    # --- Checkpoints in the Hugging Face layout (implemented in checkpoint.py).
+    # --- Checkpoints in the Hugging Face layout: files and tensors in checkpoint.py.
 
     @classmethod
     def from_pretrained(
         cls,
-        name_or_path: "str | PathLike[str]",
+        name_or_path: str | os.PathLike[str],
         device: torch.device | str | None = None,
         dtype: torch.dtype | str | None = None,
-    ) -> "GPT2":
+    ) -> GPT2:
         """Load a checkpoint directory (config.json + model.safetensors or pytorch_model.bin)
-        or a hub name such as "gpt2"; the model comes back in eval mode."""
-        from .checkpoint import load_model
+        or a hub name such as "gpt2"; the model comes back in eval mode. dtype None is float32."""
+        # Bad arguments are refused before anything is downloaded or read.
+        device = parse_device("cpu" if device is None else device, "device")
+        dtype = parse_dtype(dtype)
+        config, state = read_checkpoint(resolve_checkpoint(name_or_path), device=device, dtype=dtype)
+        with torch.device("meta"):  # no memory and no random init for weights about to be replaced
+            model = cls(config)
+        model.load_state_dict(state, strict=False, assign=True)  # strict=False: the tied head
+        model.lm_head.weight = model.transformer.wte.weight  # re-tie: assign replaced wte's tensor
+        return model.eval()
 
-        return load_model(name_or_path, device=device, dtype=dtype)
-
-    def save_pretrained(self, directory: "str | PathLike[str]") -> None:
+    def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
         """Write config.json + model.safetensors that transformers' GPT2LMHeadModel loads."""
-        from .checkpoint import save_model
-
-        save_model(self, directory)
+        write_checkpoint(self.config, self.state_dict(), directory)

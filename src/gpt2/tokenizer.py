@@ -35,7 +35,6 @@ import hashlib
 import json
 import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from importlib import resources
 from pathlib import Path
@@ -44,7 +43,9 @@ from typing import TYPE_CHECKING, AbstractSet, Callable, Literal, Union
 
 import tiktoken
 
-from .errors import TokenizerError
+from .errors import TokenIdError, TokenizerError
+from .fsutil import atomic_write_files
+from .validate import is_int
 
 if TYPE_CHECKING:
     from .data.sources import SourceStats
@@ -70,10 +71,6 @@ MAX_VOCAB_SIZE = 1 << 20
 MAX_MIN_FREQUENCY = 1_000_000_000
 
 
-class TokenIdError(TokenizerError, ValueError):
-    """A token id that the vocabulary lacks (or that is not an integer)."""
-
-
 class _NoText(TokenizerError):
     """Training got no text at all."""
 
@@ -82,7 +79,7 @@ def check_training_numbers(vocab_size: int, min_frequency: int) -> None:
     """TokenizerError unless vocab_size and min_frequency are integers in their ranges."""
     for what, value, low, high in (("vocab_size", vocab_size, MIN_VOCAB_SIZE, MAX_VOCAB_SIZE),
                                    ("min_frequency", min_frequency, 1, MAX_MIN_FREQUENCY)):
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        if not is_int(value) or not low <= value <= high:
             extra = f" (256 bytes + {EOT})" if what == "vocab_size" else ""
             raise TokenizerError(f"{what} must be an integer in [{low:,}, {high:,}]{extra}, got {value!r}")
 
@@ -189,7 +186,7 @@ def _parse_vocab(path: Path) -> dict[str, int]:
         raise TokenizerError(f"{path}: not valid JSON ({e.msg} at line {e.lineno})") from None
     if not isinstance(vocab, dict) or not vocab:
         raise TokenizerError(f"{path}: expected a JSON object mapping tokens to ids")
-    if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in vocab.values()):
+    if not all(is_int(i) and i >= 0 for i in vocab.values()):
         raise TokenizerError(f"{path}: token ids must be non-negative integers")
     if len(set(vocab.values())) != len(vocab):
         raise TokenizerError(f"{path}: two tokens share an id; the file is corrupt")
@@ -288,36 +285,19 @@ TOKENIZER_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special
 
 
 def _write_files(directory: Path, files: Mapping[str, str]) -> list[Path]:
-    """Write `files` (name -> text) into `directory` all or nothing: each goes to a temporary
-    file first (fsync'd), then all are renamed into place, so a reader never sees half a file
-    and a failure leaves the old files. Directories it had to create are removed on failure;
-    nothing else in `directory` is touched."""
+    """Write `files` (name -> text) into `directory` all or nothing (fsutil.atomic_write_files:
+    a reader never sees half a file and a failure leaves the old files). Directories it had to
+    create are removed on failure; nothing else in `directory` is touched."""
     created = _make_dirs(directory)
-    staged: list[tuple[str, Path]] = []
     try:
-        for filename, text in files.items():
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{filename}.", suffix=".tmp")
-            staged.append((tmp, directory / filename))
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-                f.write(text)
-                f.flush()
-                os.fsync(f.fileno())
-            os.chmod(tmp, 0o644)  # mkstemp makes it 0600
-        for tmp, path in staged:
-            os.replace(tmp, path)
+        return atomic_write_files(directory, {name: text.encode("utf-8") for name, text in files.items()})
     except BaseException:
-        for tmp, _ in staged:
-            try:
-                os.unlink(tmp)
-            except OSError:
-                pass
         for d in reversed(created):
             try:
                 d.rmdir()
             except OSError:
                 pass
         raise
-    return [path for _, path in staged]
 
 
 def _make_dirs(directory: Path) -> list[Path]:
@@ -735,7 +715,7 @@ class Tokenizer:
             return TokenIdError(f"token ids must be a sequence of integers, got {type(ids).__name__}")
         valid = set(self._ranks.values()) | set(self._specials.values())
         for x in items:
-            if not isinstance(x, int) or isinstance(x, bool):
+            if not is_int(x):
                 return TokenIdError(f"token id {x!r} is not an integer")
             if x not in valid:
                 return TokenIdError(

@@ -151,13 +151,13 @@ def test_ctrl_c_after_the_manifest_switched_leaves_the_new_dataset_whole(tmp_pat
     other = tmp_path / "other.jsonl"
     other.write_text(json.dumps({"text": prose(999, 3000)}) + "\n", encoding="utf-8")
     expected = prepare([other], tmp_path / "ref", config=FAST, workers=0)
-    real_write = prep.write_json_atomic
+    real_write = prep.atomic_write_json
 
     def write_then_interrupt(path, data):  # Ctrl-C just after the commit point
         real_write(path, data)
         os.kill(os.getpid(), signal.SIGINT)
 
-    monkeypatch.setattr(prep, "write_json_atomic", write_then_interrupt)
+    monkeypatch.setattr(prep, "atomic_write_json", write_then_interrupt)
     with pytest.raises(KeyboardInterrupt):
         prepare([other], out, config=FAST, workers=0, overwrite=True)
     monkeypatch.undo()

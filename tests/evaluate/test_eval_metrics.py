@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from gpt2.evaluate.coqa import coqa_f1
+from gpt2.evaluate.families.coqa import coqa_f1
 from gpt2.evaluate.metrics import (
     bleu,
     exact_match,

@@ -12,8 +12,8 @@ from conftest import V, unigram_model
 from gpt2.errors import UsageError
 from gpt2.evaluate import evaluate
 from gpt2.evaluate.detokenize import wikitext_detokenize
-from gpt2.evaluate.perplexity import encode_exact
-from gpt2.evaluate.registry import EvalContext
+from gpt2.evaluate.families.perplexity import encode_exact
+from gpt2.evaluate.types import EvalContext
 
 
 @pytest.fixture(scope="module")

@@ -14,8 +14,8 @@ import pytest
 from conftest import V, bigram_logprob, bigram_model, unigram_logprob, unigram_model
 from gpt2.errors import UsageError
 from gpt2.evaluate import EvalDataError, evaluate, tasks
-from gpt2.evaluate.cbt import read_cbt
-from gpt2.evaluate.coqa import read_coqa
+from gpt2.evaluate.families.cbt import read_cbt
+from gpt2.evaluate.families.coqa import read_coqa
 from gpt2.evaluate.detokenize import wikitext_detokenize, wikitext_detokenize_harness
 
 PARIS, THE, DOOR = 6342, 262, 3420
@@ -238,11 +238,12 @@ def test_bad_settings_are_refused(model, tokenizer, lambada_file, task, settings
 
 
 def test_every_setting_has_a_rule():
-    from gpt2.evaluate.registry import _SETTING_RULES, check_settings
+    from gpt2.evaluate import Setting
+    from gpt2.evaluate.runner import check_settings
 
     for task in tasks().values():
-        assert set(task.defaults) <= set(_SETTING_RULES), task.name
-        check_settings(task.defaults)  # the defaults themselves pass
+        assert all(isinstance(s, Setting) for s in task.settings.values()), task.name
+        check_settings(task, task.defaults)  # the defaults themselves pass
 
 
 def test_limit(model, tokenizer, lambada_file):

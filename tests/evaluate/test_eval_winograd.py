@@ -13,7 +13,7 @@ import pytest
 
 from conftest import bigram_logprob, bigram_model
 from gpt2.evaluate import EvalDataError, evaluate
-from gpt2.evaluate.winograd import normalize, read_wsc, sentences
+from gpt2.evaluate.families.winograd import normalize, read_wsc, sentences
 
 
 def wsc(text: str, pronoun: str, options: list[str], label: int = 0) -> dict:

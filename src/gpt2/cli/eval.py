@@ -1,9 +1,8 @@
 """`gpt2 eval --task T [--model M]`: zero-shot evaluation with a table and a JSON report.
 
-Tasks: perplexity (wikitext, wikitext2, wikitext103, ptb, enwik8, text8, 1bw, lambada_lm,
-text), lambada_openai / lambada, cbt_cn / cbt_ne, winograd, hellaswag / mc, coqa,
-cnn_dailymail, wmt14_en_fr / wmt14_fr_en, nq_open. `gpt2 eval --list` describes them.
-The model is the bundled demo model unless --model names another (as for `gpt2 generate`).
+`gpt2 eval --list` lists the tasks the registry finds (gpt2.evaluate.tasks(): a module per
+family in gpt2/evaluate/families/); `gpt2 eval --help` ends with their names. The model is the
+bundled demo model unless --model names another (as for `gpt2 generate`).
 """
 
 from __future__ import annotations
@@ -12,13 +11,13 @@ import argparse
 import json
 import sys
 
-# Upper bounds of the CLI's own numbers (the settings' bounds live in evaluate/registry.py).
+# Upper bounds of the CLI's own numbers (the tasks' settings' bounds live in evaluate/options.py).
 MAX_LIMIT = 1_000_000_000
 MAX_BATCH_SIZE = 4096
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from ..evaluate.registry import MAX_SEED, MAX_SHOTS, MAX_STRIDE
+    from ..evaluate.options import MAX_SEED, MAX_SHOTS, MAX_STRIDE
     from .numbers import int_in
 
     p = subparsers.add_parser(
@@ -52,11 +51,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "written atomically at the end)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--list", action="store_true", help="list the tasks and exit")
+    # The task names come from the registry, which imports torch: read only when help is shown.
+    plain_help = p.format_help
+    p.format_help = lambda: plain_help() + _tasks_epilog()  # type: ignore[method-assign]
     p.set_defaults(func=run)
+
+
+def _tasks_epilog() -> str:
+    import textwrap
+
+    from ..evaluate import tasks
+
+    return "\n" + textwrap.fill(f"tasks (gpt2 eval --list describes them): {', '.join(tasks())}") + "\n"
+
+
+def list_tasks() -> str:
+    """The --list output: each task's name and description, as the registry declares them."""
+    from ..evaluate import tasks
+
+    return "".join(f"{name:<16} {t.description}\n" for name, t in tasks().items())
 
 
 def _settings(args: argparse.Namespace) -> dict:
     from ..errors import UsageError
+    from ..evaluate.options import OWN_FLAGS
 
     out: dict = {}
     for item in args.set:
@@ -70,7 +88,7 @@ def _settings(args: argparse.Namespace) -> dict:
             out[key] = json.loads(value)
         except json.JSONDecodeError:
             out[key] = value
-    for name in ("stride", "shots", "seed"):
+    for name in OWN_FLAGS:
         if getattr(args, name) is not None:
             if name in out:
                 raise UsageError(f"--{name} and --set {name}= both given; give one")
@@ -80,13 +98,12 @@ def _settings(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
-    from ..evaluate import evaluate, format_table, get_task, tasks, write_json
-    from ..evaluate.registry import check_settings, load_docs
+    from ..evaluate import evaluate, format_table, get_task, load_docs, write_json
     from ..evaluate.report import check_json_path
+    from ..evaluate.runner import check_settings
 
     if args.list:
-        for name, t in tasks().items():
-            print(f"{name:<16} {t.description}")
+        print(list_tasks(), end="")
         return 0
     if not args.task:
         raise UsageError("give --task TASK (gpt2 eval --list shows the tasks)")
@@ -95,12 +112,8 @@ def run(args: argparse.Namespace) -> int:
         raise UsageError(f"--task {args.task!r}: no task name (gpt2 eval --list shows the tasks)")
     specs = [get_task(n) for n in names]  # unknown names fail before the model loads
     settings = _settings(args)
-    for spec in specs:
-        unknown = sorted(set(settings) - set(spec.defaults))
-        if unknown:
-            raise UsageError(f"task {spec.name} has no setting {', '.join(unknown)} "
-                             f"(its settings: {', '.join(spec.defaults) or 'none'})")
-    check_settings(settings)  # types and ranges that do not need the model (shots=x, stride=0)
+    for spec in specs:  # names, types and ranges that do not need the model (shots=x, stride=0)
+        check_settings(spec, settings)
     if args.data is not None and len(names) > 1:
         raise UsageError("--data goes with one --task at a time")
     if args.json:

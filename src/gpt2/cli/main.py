@@ -48,7 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     from ..errors import GPT2Error
-    from .streams import GuardedStdout, StdoutGone
+    from ..errors import StdoutGone
+    from .streams import GuardedStdout
 
     try:
         parser = build_parser()

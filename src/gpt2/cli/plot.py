@@ -12,10 +12,11 @@ import io
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
 from ..errors import GPT2Error, UsageError
+from ..fsutil import atomic_write_bytes, check_writable
+from ..validate import is_int
 
 # Output suffix -> matplotlib format (every one of them is in matplotlib's Agg backend).
 FORMATS = {
@@ -84,7 +85,7 @@ def _record(path: Path, n: int, raw: bytes, last: bool) -> dict | None:
 
 def _add(points: dict[int, float], path: Path, n: int, record: dict, key: str) -> None:
     step, value = record.get("step"), record[key]
-    if not isinstance(step, int) or isinstance(step, bool) or step < 0:
+    if not is_int(step) or step < 0:
         raise UsageError(f"{path}:{n}: step must be an integer >= 0, got {step!r}")
     if not isinstance(value, (int, float)) or isinstance(value, bool):
         raise UsageError(f"{path}:{n}: {key} must be a number, got {value!r}")
@@ -106,10 +107,8 @@ def check_output(output: Path) -> str:
         raise UsageError(f"-o {output}: no such directory {parent}; create it first")
     if not parent.is_dir():
         raise UsageError(f"-o {output}: {parent} is not a directory")
-    try:  # the image goes through a temporary file beside it: try exactly that
-        fd, tmp = tempfile.mkstemp(dir=parent, prefix=f".{output.name}.", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)
+    try:
+        check_writable(output)
     except OSError as e:
         raise UsageError(f"-o {output}: cannot write in {parent} ({e.strerror}); "
                          "choose a writable directory") from None
@@ -118,8 +117,6 @@ def check_output(output: Path) -> str:
 
 def plot(run_dir: str | os.PathLike[str], output: str | os.PathLike[str] | None = None) -> Path:
     """Write the loss curves of a run to an image (format from the suffix); returns its path."""
-    from ..fsutil import atomic_write_bytes
-
     run_dir = Path(run_dir)
     output = Path(output) if output else run_dir / "loss.png"
     atomic_write_bytes(output, render(run_dir, output))
@@ -160,8 +157,6 @@ def render(run_dir: Path, output: Path) -> bytes:
 
 def run(args: argparse.Namespace) -> int:
     import sys
-
-    from ..fsutil import atomic_write_bytes
 
     sys.stdout.flush()  # a closed stdout fails here, before anything is drawn
     run_dir = Path(args.run_dir)

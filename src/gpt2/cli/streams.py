@@ -13,15 +13,7 @@ import os
 import sys
 from typing import TextIO
 
-from ..errors import GPT2Error, UsageError
-
-
-class StdoutError(GPT2Error):
-    """stdout cannot be written (closed, full, an I/O error)."""
-
-
-class StdoutGone(Exception):
-    """The reader of stdout went away (EPIPE): the command stops quietly."""
+from ..errors import StdoutError, StdoutGone, UsageError
 
 
 def read_stdin_text(what: str = "stdin") -> str:

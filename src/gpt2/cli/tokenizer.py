@@ -23,6 +23,7 @@ from typing import Any, Callable, Iterator, Sequence
 
 from ..errors import GPT2Error, TokenizerError, UsageError
 from ..tokenizer import MAX_MIN_FREQUENCY, MAX_VOCAB_SIZE, MIN_VOCAB_SIZE, TOKENIZER_FILES
+from ..validate import is_int
 from .numbers import int_in
 from .streams import read_stdin_text
 
@@ -131,7 +132,7 @@ def parse_ids(text: str) -> list[int]:
         if not isinstance(value, list):
             raise UsageError("IDS: not a JSON list of token ids; write e.g. [15496, 995] or 15496 995")
         for item in value:
-            if not isinstance(item, int) or isinstance(item, bool):
+            if not is_int(item):
                 raise UsageError(f"IDS: {json.dumps(item)[:40]} is not a token id (an integer); "
                                  "write a flat list such as [15496, 995]")
         return value

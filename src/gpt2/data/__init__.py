@@ -16,7 +16,7 @@ from .clean import CleanConfig, QualityConfig
 from .corpus import corpus_path
 from .decontam import DecontamConfig, EvalNgrams
 from .dedup import NearDupConfig
-from .errors import DataError
+from ..errors import DataError
 from .overlap import OverlapReport, overlap
 from .prepare import PrepareConfig, prepare
 from .shards import Dataset

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
-from .errors import DataError
+from ..errors import DataError
 from .prepare import PrepareConfig
 
 CORPORA = {"demo": "demo.jsonl.xz"}

@@ -21,7 +21,7 @@ from collections.abc import Iterator
 import numpy as np
 import torch
 
-from .errors import DataError
+from ..errors import DataError
 from .shards import Dataset
 
 

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 from .ngrams import ngram_hashes
 from .sources import ReadOptions, SourceStats, expand_inputs, iter_documents
 

@@ -52,13 +52,14 @@ if sys.platform != "win32":
     import multiprocessing.resource_tracker  # noqa: F401
     import multiprocessing.spawn  # noqa: F401
 
+from ..errors import DataError
+from ..fsutil import atomic_write_json, fsync_dir, is_temp_name
 from .clean import CleanConfig, clean_text_changes, filter_reason
 from .decontam import DecontamConfig, EvalNgrams
 from .dedup import Deduplicator, NearDupConfig, content_key, document_band_keys
-from .errors import DataError
 from .ngrams import ngrams_of_words, word_hashes
-from .shards import (FORMAT, MANIFEST, SHARD_NAME, TEMP_NAME, ShardWriter, fsync_dir, load_tokenizer,
-                     output_error, token_dtype, write_json_atomic)
+from .shards import (FORMAT, MANIFEST, SHARD_NAME, SHARD_TEMP_NAME, ShardWriter, load_tokenizer, output_error,
+                     token_dtype)
 from .sources import Document, ReadOptions, SourceStats, expand_inputs, iter_documents
 
 STAGING = ".partial"
@@ -333,7 +334,8 @@ def _identity(inputs: list[str], config: PrepareConfig, tokenizer_fingerprint: s
 def _is_leftover(name: str) -> bool:
     """Files an interrupted run of ours may leave in OUT: the staging directory, temporary files,
     shards that no manifest lists yet (or any more)."""
-    return name == STAGING or bool(SHARD_NAME.fullmatch(name) or TEMP_NAME.fullmatch(name))
+    return (name == STAGING or bool(SHARD_NAME.fullmatch(name) or SHARD_TEMP_NAME.fullmatch(name))
+            or (name.startswith(f".{MANIFEST}.") and is_temp_name(name)))
 
 
 def _check_output(out: Path, identity: str, overwrite: bool) -> dict | None:
@@ -579,7 +581,7 @@ def _publish(staging: Path, out: Path, old: dict | None, manifest: dict) -> None
             fsync_dir(out)  # the shards are in place before the manifest that lists them
             if interrupted():
                 raise KeyboardInterrupt  # before the commit point: undone below
-            write_json_atomic(out / MANIFEST, manifest)
+            atomic_write_json(out / MANIFEST, manifest)
         except BaseException as e:
             _unpublish(staging, out, old, moved)
             if isinstance(e, OSError):
@@ -601,7 +603,7 @@ def _publish(staging: Path, out: Path, old: dict | None, manifest: dict) -> None
 
 def _unpublish(staging: Path, out: Path, old: dict | None, moved: list[str]) -> None:
     """Step 1 undone: the shards moved into OUT go back to staging (those the old manifest lists
-    too hold the same bytes under the same name, and stay) and a half-written manifest goes."""
+    too hold the same bytes under the same name, and stay); a half-written manifest removed itself."""
     listed = _listed_shards(old)
     for name in moved:
         if name not in listed:
@@ -609,7 +611,3 @@ def _unpublish(staging: Path, out: Path, old: dict | None, moved: list[str]) -> 
                 os.replace(out / name, staging / name)
             except OSError:
                 pass  # an unlisted shard is a leftover the next run removes
-    try:
-        (out / f".{MANIFEST}.tmp").unlink(missing_ok=True)
-    except OSError:
-        pass

@@ -19,7 +19,6 @@ manifest lists.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -29,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
+from ..fsutil import atomic_write_text, fsync_dir, sha256_file
 
 MAGIC = b"GPT2TOK\0"
 VERSION = 1
@@ -38,24 +38,13 @@ HEADER_SIZE = HEADER.size  # 32
 MANIFEST = "manifest.json"
 FORMAT = "gpt2-token-shards"
 SHARD_NAME = re.compile(r"[a-z]+-\d{5}-[0-9a-f]{16}\.bin")
-TEMP_NAME = re.compile(r"\.[a-z]+-\d{5}\.bin\.tmp|\." + re.escape(MANIFEST) + r"\.tmp")
+SHARD_TEMP_NAME = re.compile(r"\.[a-z]+-\d{5}\.bin\.tmp")  # ShardWriter's, before the hash names the shard
 
 
 def output_error(path: str | os.PathLike, e: OSError) -> DataError:
     """The one-line error for a failed write (disk full, permissions, a path that is a file)."""
     return DataError(f"{path}: cannot write ({e.strerror or e}); check free space and permissions, "
                      f"or choose another output directory")
-
-
-def fsync_dir(path: str | os.PathLike) -> None:
-    """Make the renames and deletions in directory `path` durable (a no-op off POSIX)."""
-    if os.name != "posix":
-        return
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def token_dtype(vocab_size: int) -> np.dtype:
@@ -89,14 +78,6 @@ def open_shard(path: str | os.PathLike) -> np.ndarray:
     if count == 0:
         return np.zeros(0, dtype=dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=HEADER_SIZE, shape=(count,))
-
-
-def sha256_file(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 22):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 class ShardWriter:
@@ -171,10 +152,7 @@ class ShardWriter:
             self._close()
         else:
             self.abort()
-        try:
-            fsync_dir(self.directory)
-        except OSError as e:
-            raise output_error(self.directory, e) from None
+        fsync_dir(self.directory)
         return self.shards
 
     def abort(self) -> None:
@@ -189,20 +167,6 @@ class ShardWriter:
                 self._tmp.unlink(missing_ok=True)
             except OSError:
                 pass  # the caller removes the whole staging directory anyway
-
-
-def write_json_atomic(path: str | os.PathLike, data: dict) -> None:
-    """Write `path` whole or not at all: a temporary file, fsynced, renamed over it, then the
-    directory fsynced so that the rename survives a power cut."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(data, f, indent=2, sort_keys=False)
-        f.write("\n")
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-    fsync_dir(path.parent)
 
 
 class Dataset:
@@ -336,16 +300,11 @@ def _remember(checked: dict[tuple[str, int, int], str]) -> None:
     cache = _load_cache()
     cache.update({json.dumps(key): digest for key, digest in checked.items()})
     path = _cache_file()
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.write_text(json.dumps(cache), encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write_text(path, json.dumps(cache))
     except OSError:
-        try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+        pass
 
 
 def _verify_shard(path: Path, expected: str) -> dict[tuple[str, int, int], str]:

@@ -5,8 +5,9 @@
     >>> r["acc"], r.metrics, r.to_dict()
     >>> print(format_table([r]))
 
-`tasks()` lists the registered tasks; `Scorer` is the batched log-likelihood engine they
-share (usable on its own); docs/evaluation.md describes every task's protocol.
+`tasks()` lists the tasks, one module each in gpt2.evaluate.families (registry.py finds them);
+`Scorer` is the batched log-likelihood engine they share (usable on its own);
+docs/evaluation.md describes every task's protocol and how to add one.
 """
 
 from __future__ import annotations
@@ -15,11 +16,11 @@ from importlib import import_module
 from typing import Any
 
 # Where each public name lives. Imported on first use (PEP 562), so that importing a light
-# module such as gpt2.evaluate.registry (the CLI does, to build its parser) does not import torch.
+# module such as gpt2.evaluate.options (the CLI does, to build its parser) does not import torch.
 _EXPORTS = {
-    "evaluate": "registry", "tasks": "registry", "get_task": "registry", "register": "registry",
-    "Task": "registry", "TaskData": "registry", "Metric": "registry", "EvalResult": "registry",
-    "EvalContext": "registry", "EvalDataError": "registry", "load_docs": "registry",
+    "evaluate": "runner", "tasks": "registry", "get_task": "registry", "load_docs": "data",
+    "Task": "types", "TaskData": "types", "Metric": "types", "EvalResult": "types",
+    "EvalContext": "types", "Setting": "options", "EvalDataError": "..errors",
     "Scorer": "scoring", "Score": "scoring", "RollingScore": "scoring", "rolling_windows": "scoring",
     "format_table": "report", "report_dict": "report", "write_json": "report",
 }
@@ -29,7 +30,8 @@ __all__ = list(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(import_module(f".{_EXPORTS[name]}", __name__), name)
+    module = _EXPORTS[name]
+    value = getattr(import_module(module if module.startswith("..") else f".{module}", __name__), name)
     globals()[name] = value
     return value
 

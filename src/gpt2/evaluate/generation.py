@@ -1,14 +1,14 @@
 """Text generation for the generation tasks (CoQA, summarization, translation, QA), on top
 of gpt2.sampling.generate: prompts that do not fit n_ctx - max_new_tokens are cut from the
-left (the oldest text goes), and generations are cut at the first stop string. A progress bar
-counts prompts, as the scorer's counts requests."""
+left (the oldest text goes); generate cuts each continuation at the first stop string. A progress
+bar counts prompts, as the scorer's counts requests."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .registry import EvalContext
 from .scoring import progress_bar
+from .types import EvalContext
 
 
 def fit_prompt(ctx: EvalContext, prompt: str, max_new_tokens: int, keep: str = "left") -> str:
@@ -58,15 +58,4 @@ def _generate_batch(ctx: EvalContext, batch: list[str], max_new_tokens: int, tem
         kw["top_k"] = top_k
     if stop:
         kw["stop"] = list(stop)
-    texts = _generate(ctx.model, ctx.tokenizer, batch, **kw)
-    if isinstance(texts, str):
-        texts = [texts]
-    outs = []
-    for t in texts:
-        t = getattr(t, "text", t)
-        for s in stop:
-            j = t.find(s)
-            if j >= 0:
-                t = t[:j]
-        outs.append(t)
-    return outs
+    return [sample.text for sample in _generate(ctx.model, ctx.tokenizer, batch, **kw)]

@@ -11,13 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from .registry import EvalResult
+from ..fsutil import atomic_write_text, check_writable
+from .types import EvalResult
 
 
 def _fmt(x: float | None) -> str:
@@ -74,9 +74,7 @@ def check_json_path(path: str | os.PathLike[str]) -> Path:
     if not path.parent.is_dir():
         raise UsageError(f"--json {path}: {path.parent} is not a directory")
     try:  # the report is written as a temporary file renamed into place: try exactly that
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
-        os.close(fd)
-        os.unlink(tmp)
+        check_writable(path)
     except OSError as e:
         raise UsageError(f"--json {path}: cannot write in {path.parent} ({e.strerror}); "
                          "choose a writable directory") from None
@@ -88,16 +86,6 @@ def write_json(results: Sequence[EvalResult], path: str | os.PathLike[str]) -> N
     path = check_json_path(path)
     text = json.dumps(report_dict(results), indent=2, allow_nan=False) + "\n"
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+        atomic_write_text(path, text)
     except OSError as e:
         raise UsageError(f"--json {path}: cannot write ({e.strerror})") from None
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except OSError as e:
-        os.unlink(tmp)
-        raise UsageError(f"--json {path}: cannot write ({e.strerror})") from None
-    except BaseException:
-        os.unlink(tmp)
-        raise

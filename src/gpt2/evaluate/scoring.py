@@ -24,13 +24,12 @@ What makes it fast (benchmarks/bench_eval.py):
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
 
 from ..model import GPT2, KVCache
-from .errors import EvalDataError
+from ..errors import EvalDataError
 
 # Rows of the (positions x vocab) log-softmax computed at once; bounds memory at ~200 MB.
 _LOGIT_CHUNK = 512
@@ -196,8 +195,9 @@ class Scorer:
             ids = torch.zeros((len(batch), T), dtype=torch.long)
             for r, s in enumerate(seqs):
                 ids[r, : len(s)] = torch.tensor(s)
-            # Right padding needs no mask: padded positions come after every real one.
-            hidden = self._hidden(ids.to(device))
+            # Right padding needs no mask: padded positions come after every real one. Hidden
+            # states only: the output projection runs later, at the scored positions alone.
+            hidden = self.model.hidden_states(ids.to(device))
             rows, cols, targets, spans = [], [], [], []
             for r, (i, s) in enumerate(zip(batch, seqs)):
                 cont = prepared[i][1]
@@ -232,7 +232,8 @@ class Scorer:
             ids, mask = ids.to(device), mask.to(device)
             pos = (mask.cumsum(1) - 1).clamp(min=0)
             cache = KVCache(self.model.config, G, max_len=Lc, device=device, dtype=dtype)
-            h_ctx = self._hidden(ids, attention_mask=mask, position_ids=pos, kv_cache=cache)[:, -1]  # (G, C)
+            h_ctx = self.model.hidden_states(ids, attention_mask=mask, position_ids=pos,
+                                             kv_cache=cache)[:, -1]  # (G, C)
 
             # 2. Continuations (all but their last token), one row each, reading the cache.
             h_cont = None
@@ -249,7 +250,8 @@ class Scorer:
                 cmask = torch.cat([mask[row_group], torch.ones((R, Tc), dtype=torch.long, device=device)], 1)
                 ctx_len = mask.sum(1)[row_group].view(R, 1)
                 cpos = ctx_len + torch.arange(Tc, device=device).view(1, Tc)
-                h_cont = self._hidden(cids.to(device), attention_mask=cmask, position_ids=cpos, kv_cache=big)
+                h_cont = self.model.hidden_states(cids.to(device), attention_mask=cmask,
+                                                  position_ids=cpos, kv_cache=big)
 
             # 3. Hidden states at the scored positions, in request order.
             parts, targets, spans = [], [], []
@@ -326,24 +328,8 @@ class Scorer:
         if bar is not None:
             bar.update(len(indices))
 
-    def _hidden(self, ids: torch.Tensor, **kw) -> torch.Tensor:
-        """The final hidden states (after ln_f), (B, T, C), without the full output projection."""
-        with _capture(self.model.transformer.ln_f) as box:
-            self.model(ids, last_logits_only=True, **kw)
-        return box[0]
-
     def _device(self) -> torch.device:
         return next(self.model.parameters()).device
-
-
-@contextmanager
-def _capture(module: torch.nn.Module) -> Iterator[list[torch.Tensor]]:
-    box: list[torch.Tensor] = []
-    handle = module.register_forward_hook(lambda _m, _i, output: box.append(output))
-    try:
-        yield box
-    finally:
-        handle.remove()
 
 
 def progress_bar(total: int, desc: str, enabled: bool):

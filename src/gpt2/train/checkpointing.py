@@ -17,7 +17,6 @@ skipped. Only the newest `keep_last` checkpoints are kept.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -27,9 +26,10 @@ from typing import Any
 
 import torch
 
-from ..checkpoint import atomic_write, save_state
+from ..checkpoint import write_checkpoint
 from ..config import GPT2Config
 from ..errors import CheckpointError
+from ..fsutil import atomic_path, atomic_write_json, fsync_dir, sha256_file
 
 CHECKSUMS = "checksums.json"
 STATE = "trainer_state.json"
@@ -55,7 +55,7 @@ def staging_dir(run_dir: str | Path, step: int) -> Path:
 
 def write_rank_state(staging: Path, rank: int, rank_state: dict[str, Any]) -> None:
     """Each rank writes its own RNG and loader state into the staging directory."""
-    with atomic_write(staging / rank_file(rank)) as tmp:
+    with atomic_path(staging / rank_file(rank)) as tmp:
         torch.save(rank_state, tmp)
 
 
@@ -71,21 +71,19 @@ def finish_checkpoint(
 ) -> Path:
     """Rank 0, after every rank wrote its rank file: write the rest, checksum, rename, prune."""
     staging = staging_dir(run_dir, step)
-    save_state(model_state, model_config, staging)
+    write_checkpoint(model_config, model_state, staging)
     if tokenizer is not None:
         tokenizer.save_pretrained(staging)
-    with atomic_write(staging / OPTIMIZER) as tmp:
+    with atomic_path(staging / OPTIMIZER) as tmp:
         torch.save(optimizer_state, tmp)
-    with atomic_write(staging / STATE) as tmp:
-        Path(tmp).write_text(json.dumps(trainer_state, indent=2) + "\n", encoding="utf-8")
-    sums = {p.name: sha256(p) for p in sorted(staging.iterdir()) if p.is_file()}
-    with atomic_write(staging / CHECKSUMS) as tmp:
-        Path(tmp).write_text(json.dumps(sums, indent=2) + "\n", encoding="utf-8")
+    atomic_write_json(staging / STATE, trainer_state)
+    sums = {p.name: sha256_file(p) for p in sorted(staging.iterdir()) if p.is_file()}
+    atomic_write_json(staging / CHECKSUMS, sums)
     final = checkpoints_dir(run_dir) / step_dir_name(step)
     if final.exists():  # a step saved before a crash and reached again after resuming
         shutil.rmtree(final)
-    os.replace(staging, final)
-    _fsync_dir(final.parent)
+    os.replace(staging, final)  # a directory rename, not a file write: fsutil's atomic writes do not apply
+    fsync_dir(final.parent)
     prune(run_dir, keep_last)
     return final
 
@@ -107,14 +105,6 @@ def prune(run_dir: str | Path, keep_last: int) -> None:
         shutil.rmtree(old, ignore_errors=True)
 
 
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def verify(checkpoint: Path) -> str | None:
     """None when every file matches checksums.json, else what is wrong."""
     sums_path = checkpoint / CHECKSUMS
@@ -128,7 +118,7 @@ def verify(checkpoint: Path) -> str | None:
         path = checkpoint / name
         if not path.is_file():
             return f"{name} is missing"
-        if sha256(path) != digest:
+        if sha256_file(path) != digest:
             return f"{name} does not match its checksum"
     return None
 
@@ -167,13 +157,3 @@ def _load(path: Path) -> Any:
     except Exception as e:
         raise CheckpointError(f"{path}: cannot read ({str(e).splitlines()[0]})") from None
 
-
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass

@@ -29,9 +29,9 @@ from typing import Any
 import torch
 import torch.utils.checkpoint
 
-from ..checkpoint import load_model, parse_dtype
+from ..checkpoint import parse_dtype
 from ..config import GPT2Config
-from ..errors import GPT2Error, UsageError
+from ..errors import TrainingError, UsageError
 from ..model import GPT2
 from . import checkpointing as ckpt
 from . import distributed
@@ -39,10 +39,6 @@ from ..settings import flatten
 from .config import RESUME_SENSITIVE, RunConfig
 from .metrics import LOG_FILE, MetricsLogger, Progress, RunLog, flops_per_token, measure_peak_flops
 from .optim import learning_rate, make_optimizer
-
-
-class TrainingError(GPT2Error):
-    """Training cannot go on (non-finite losses, out of memory, a dataset that does not fit)."""
 
 
 @dataclass
@@ -141,7 +137,7 @@ class Trainer:
     def _build_model(self) -> GPT2:
         m = self.config.model
         if m.init_from:  # continued training from a checkpoint directory or a hub name
-            loaded = load_model(m.init_from)
+            loaded = GPT2.from_pretrained(m.init_from)
             model = GPT2(loaded.config.replace(dropout=m.dropout))  # the recipe's dropout applies
             model.load_state_dict(loaded.state_dict())
             return model.train()
@@ -191,7 +187,7 @@ class Trainer:
                 f"{found}: written by {state['world_size']} processes; resume with that many "
                 f"(got {self.dist.world_size})"
             )
-        saved = load_model(found)
+        saved = GPT2.from_pretrained(found)
         if saved.config != self.model.config.replace(dropout=saved.config.dropout):
             raise TrainingError(
                 f"{found}: its model shape differs from this config's; use another run_dir"

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import torch
 
-from .metrics import mean, mean_stderr, perplexity_stderr
-from .registry import EvalContext, Metric, Task, read_jsonl, register
+from ..data import read_jsonl
+from ..metrics import mean, mean_stderr, perplexity_stderr
+from ..types import EvalContext, Metric, Task
 
 # Common English function words (articles, pronouns, auxiliaries, prepositions, conjunctions).
 STOP_WORDS = frozenset("""
@@ -108,15 +109,14 @@ def _run_paper(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
     ]
 
 
-register(Task(
+TASKS = [Task(
     name="lambada_openai", family="lambada",
     description="LAMBADA as lm-evaluation-harness scores it: whole-word greedy acc, word perplexity",
     run=_run_harness, read=_read, data_format=_FORMAT, hf=_HF,
     from_hf=lambda r: {"text": r["text"]},
-))
-register(Task(
+), Task(
     name="lambada", family="lambada",
     description="LAMBADA, the paper's variants: last-token acc, word acc, stop-word filter, ppl",
     run=_run_paper, read=_read, data_format=_FORMAT, hf=_HF,
     from_hf=lambda r: {"text": r["text"]},
-))
+)]

@@ -16,9 +16,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .detokenize import cbt_detokenize
-from .metrics import mean, mean_stderr
-from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, read_text, register
+from ..data import read_jsonl, read_text
+from ..detokenize import cbt_detokenize
+from ...errors import EvalDataError
+from ..metrics import mean, mean_stderr
+from ..types import EvalContext, Metric, Task
 
 BLANK = "XXXXX"
 _FORMAT = "cbtest_{CN,NE}_valid_2000ex.txt, or JSONL with sentences/question/answer/options"
@@ -92,10 +94,12 @@ def _from_hf(r: dict) -> dict:
             "options": r["options"]}
 
 
-for _kind, _what in (("CN", "common nouns"), ("NE", "named entities")):
-    register(Task(
+TASKS = [
+    Task(
         name=f"cbt_{_kind.lower()}", family="cbt",
         description=f"Children's Book Test, {_what}: candidate + rest of sentence, acc (validation)",
         run=_run, read=read_cbt, data_format=_FORMAT,
         hf=("cam-cst/cbt", _kind, "validation"), from_hf=_from_hf,
-    ))
+    )
+    for _kind, _what in (("CN", "common nouns"), ("NE", "named entities"))
+]

@@ -17,9 +17,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .generation import generate
-from .metrics import _f1, mean, mean_stderr
-from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, register
+from ..data import read_jsonl
+from ...errors import EvalDataError
+from ..generation import generate
+from ..metrics import _f1, mean, mean_stderr
+from ..options import max_new_tokens
+from ..types import EvalContext, Metric, Task
 
 _FORMAT = "coqa-dev-v1.0.json, or JSONL conversations (story, questions, answers)"
 
@@ -91,10 +94,10 @@ def _run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
     return [Metric("f1", mean(f1), mean_stderr(f1), len(f1))]
 
 
-register(Task(
+TASKS = [Task(
     name="coqa", family="coqa",
     description="CoQA (dev): document + conversation + 'A:', greedy, F1",
     run=_run, read=read_coqa, data_format=_FORMAT,
     hf=("stanfordnlp/coqa", None, "validation"), from_hf=_from_hub,
-    defaults={"max_new_tokens": 32},
-))
+    settings={"max_new_tokens": max_new_tokens(32)},
+)]

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
-from .generation import generate
-from .metrics import first_sentences, mean, mean_stderr, rouge
-from .registry import EvalContext, Metric, Task, read_jsonl, register
+from ...errors import UsageError
+from ..data import read_jsonl
+from ..generation import generate
+from ..metrics import first_sentences, mean, mean_stderr, rouge
+from ..options import max_new_tokens, seed, sentences, top_k
+from ..types import EvalContext, Metric, Task
 
 HINT = "\nTL;DR:"
 
@@ -44,11 +46,12 @@ def _run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
         Metric("rouge_avg", mean(avg), mean_stderr(avg), n)]
 
 
-register(Task(
+TASKS = [Task(
     name="cnn_dailymail", family="summarization",
     description="CNN/Daily Mail (test): article + 'TL;DR:', top-k 2, 100 tokens, 3 sentences, ROUGE",
     run=_run, read=_read, data_format="JSONL with article, highlights",
     hf=("abisee/cnn_dailymail", "3.0.0", "test"),
     from_hf=lambda r: {"article": r["article"], "highlights": r["highlights"]},
-    defaults={"max_new_tokens": 100, "top_k": 2, "sentences": 3, "seed": 0},
-))
+    settings={"max_new_tokens": max_new_tokens(100), "top_k": top_k(2), "sentences": sentences(3),
+              "seed": seed(0)},
+)]

@@ -34,9 +34,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from .detokenize import ptb_detokenize, wikitext_detokenize, wikitext_detokenize_harness
-from .metrics import ratio_stderr
-from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, read_text, register
+from ..data import read_jsonl, read_text
+from ..detokenize import ptb_detokenize, wikitext_detokenize, wikitext_detokenize_harness
+from ...errors import EvalDataError
+from ..metrics import ratio_stderr
+from ..options import flag, stride
+from ..types import EvalContext, Metric, Task
 
 _HEADING = re.compile(r"^ = [^=].* = $")
 
@@ -231,16 +234,16 @@ _CORPORA = [
             join=True),
 ]
 
-for _c in _CORPORA:
-    register(Task(
+TASKS = [
+    Task(
         name=_c.name, family="perplexity", description=_c.description, run=_run_paper(_c),
         read=_c.read, data_format=_c.data_format, hf=_c.hf, from_hf=_c.from_hf,
-        defaults={"stride": None, "detokenize": True, "join": _c.join},
-    ))
-
-register(Task(
+        settings={"stride": stride(), "detokenize": flag(True), "join": flag(_c.join)},
+    )
+    for _c in _CORPORA
+] + [Task(
     name="wikitext", family="perplexity",
     description="lm-evaluation-harness's wikitext: word/byte perplexity, bits per byte",
     run=_run_harness_wikitext, read=_read_pages, data_format=_WIKI_FORMAT,
     hf=("EleutherAI/wikitext_document_level", "wikitext-2-raw-v1", "test"),
-))
+)]

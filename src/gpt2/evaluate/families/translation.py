@@ -12,10 +12,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
-from .generation import generate
-from .metrics import bleu, first_sentences
-from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, register
+from ...errors import UsageError
+from ..data import read_jsonl
+from ...errors import EvalDataError
+from ..generation import generate
+from ..metrics import bleu, first_sentences
+from ..options import max_new_tokens, shots
+from ..types import EvalContext, Metric, Task
 
 
 def _read(path: Path) -> list[dict]:
@@ -48,12 +51,14 @@ def _runner(src: str, tgt: str):
     return run
 
 
-for _src, _tgt in (("en", "fr"), ("fr", "en")):
-    register(Task(
+TASKS = [
+    Task(
         name=f"wmt14_{_src}_{_tgt}", family="translation",
         description=f"WMT14 {_src}->{_tgt} (test): 'sentence = sentence' pairs, greedy, BLEU",
         run=_runner(_src, _tgt), read=_read, data_format="JSONL with en, fr",
         hf=("wmt/wmt14", "fr-en", "test"),
         from_hf=lambda r: {"en": r["translation"]["en"], "fr": r["translation"]["fr"]},
-        defaults={"shots": 5, "max_new_tokens": 64},
-    ))
+        settings={"shots": shots(5), "max_new_tokens": max_new_tokens(64)},
+    )
+    for _src, _tgt in (("en", "fr"), ("fr", "en"))
+]

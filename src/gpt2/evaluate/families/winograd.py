@@ -26,8 +26,10 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from .metrics import mean, mean_stderr
-from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, register
+from ..data import read_jsonl
+from ...errors import EvalDataError
+from ..metrics import mean, mean_stderr
+from ..types import EvalContext, Metric, Task
 
 _FORMAT = "JSONL with text, pronoun, pronoun_loc, options, label (winograd_wsc format)"
 # lm-evaluation-harness's wsc273 utils: upper_pronouns, and the possessive pronouns.
@@ -112,10 +114,10 @@ def _run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
     ]
 
 
-register(Task(
+TASKS = [Task(
     name="winograd", family="winograd",
     description="Winograd Schema Challenge (WSC273), full and partial scoring",
     run=_run, read=read_wsc, data_format=_FORMAT,
     hf=("ErnestSDavis/winograd_wsc", "wsc273", "test"),
     from_hf=lambda r: {k: r[k] for k in ("text", "pronoun", "pronoun_loc", "options", "label")},
-))
+)]

@@ -20,8 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from .metrics import mean, mean_stderr
-from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, register
+from ..data import read_jsonl
+from ...errors import EvalDataError
+from ..metrics import mean, mean_stderr
+from ..types import EvalContext, Metric, Task
 
 
 def hellaswag_preprocess(text: str) -> str:
@@ -92,15 +94,14 @@ def _run(ctx: EvalContext, docs: list[dict], desc: str = "multiple choice") -> l
             Metric("acc_norm", mean(acc_norm), mean_stderr(acc_norm), n)]
 
 
-register(Task(
+TASKS = [Task(
     name="hellaswag", family="multiple_choice",
     description="HellaSwag (validation) as lm-evaluation-harness: acc, acc_norm",
     run=lambda ctx, docs: _run(ctx, docs, "hellaswag"), read=_read_hellaswag,
     data_format="JSONL with ctx_a, ctx_b, activity_label, endings, label (Rowan/hellaswag)",
     hf=("Rowan/hellaswag", None, "validation"), from_hf=hellaswag_doc,
-))
-register(Task(
+), Task(
     name="mc", family="multiple_choice",
     description="any multiple-choice JSONL (query, choices, gold): acc, acc_norm",
     run=_run, read=_read_mc, data_format="JSONL with query, choices, gold",
-))
+)]

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..errors import UsageError
-from .generation import generate
-from .metrics import exact_match, mean, mean_stderr
-from .registry import EvalContext, EvalDataError, Metric, Task, read_jsonl, register
+from ...errors import UsageError
+from ..data import read_jsonl
+from ...errors import EvalDataError
+from ..generation import generate
+from ..metrics import exact_match, mean, mean_stderr
+from ..options import max_new_tokens, shots
+from ..types import EvalContext, Metric, Task
 
 
 def _read(path: Path) -> list[dict]:
@@ -43,11 +46,11 @@ def _run(ctx: EvalContext, docs: list[dict]) -> list[Metric]:
     return [Metric("exact_match", mean(em), mean_stderr(em), len(rest))]
 
 
-register(Task(
+TASKS = [Task(
     name="nq_open", family="qa",
     description="Natural Questions, closed book: Q/A pairs as context, greedy, exact match",
     run=_run, read=_read, data_format="JSONL with question, answer",
     hf=("google-research-datasets/nq_open", "nq_open", "validation"),
     from_hf=lambda r: {"question": r["question"], "answer": list(r["answer"])},
-    defaults={"shots": 5, "max_new_tokens": 16},
-))
+    settings={"shots": shots(5), "max_new_tokens": max_new_tokens(16)},
+)]

@@ -7,20 +7,12 @@ import lzma
 import shutil
 from pathlib import Path
 
-from .harness import Case
+from .harness import Case, write_file
 
 T = "tokenizer"
 
 
-def _write(name: str, content: str | bytes):
-    def setup(tmp: Path, assets: dict) -> None:
-        path = tmp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content, encoding="utf-8")
-    return setup
+_write = write_file
 
 
 def _tokenizer_dir(vocab: str | bytes | None, merges: str | None):

@@ -11,22 +11,15 @@ import json
 import shutil
 import subprocess
 import sys
+from functools import partial
 from pathlib import Path
 
-from .harness import EXIT_INTERRUPTED, Case
+from .harness import EXIT_INTERRUPTED, Case, write_file
 
 NOT_GPU = "cuda:99"  # a GPU that no machine here has (plain `cuda` is tested in tests/test_train.py)
 
 
-def _write(name: str, content: str | bytes):
-    def setup(tmp: Path, assets: dict) -> None:
-        path = tmp / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content.format(data=assets["data"]), encoding="utf-8")
-    return setup
+_write = partial(write_file, fill=True)  # recipes name {data}
 
 
 def _dataset(change):

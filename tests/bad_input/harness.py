@@ -79,6 +79,22 @@ def snapshot(*roots: Path) -> dict[str, tuple]:
     return state
 
 
+def write_file(name: str, content: str | bytes, *, fill: bool = False) -> Callable[[Path, dict], None]:
+    """A setup that writes {tmp}/NAME (parents made); with `fill`, text content's {asset}
+    placeholders are replaced by the shared assets' paths first."""
+
+    def setup(tmp: Path, assets: dict) -> None:
+        path = tmp / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            path.write_bytes(content)
+        else:
+            text = content.format(**{k: str(v) for k, v in assets.items()}) if fill else content
+            path.write_text(text, encoding="utf-8")
+
+    return setup
+
+
 def gpt2_command() -> list[str]:
     """The `gpt2` entry script that pip installed beside this interpreter (what a user runs),
     else `python -m gpt2.cli.main`."""

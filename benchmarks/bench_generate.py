@@ -1,4 +1,4 @@
-"""Greedy decoding speed: ours (gpt2.sampling) vs transformers' generate with its KV cache.
+"""Greedy decoding speed: ours (gpt2.generation) vs transformers' generate with its KV cache.
 
 Same random weights (ours saved, theirs loaded from that directory), same threads, same
 prompts, alternating runs in one process; medians. Also: time per token against position
@@ -53,7 +53,7 @@ def main() -> None:
     from transformers.utils import logging as hf_logging
 
     from gpt2 import GPT2, GPT2Config
-    from gpt2.sampling import SamplingOptions, decode_tokens
+    from gpt2.generation import SamplingOptions, decode_tokens
 
     hf_logging.set_verbosity_error()
     if args.threads:
@@ -135,7 +135,7 @@ def _peak_memory(cuda: bool) -> str:
 
 def _position_table(model, prompt: int, length: int, sync) -> None:
     """Milliseconds per decoding step, batch 1, by position: flat means no recompute."""
-    from gpt2.sampling import SamplingOptions, decode_tokens
+    from gpt2.generation import SamplingOptions, decode_tokens
 
     new = length - prompt
     options = SamplingOptions(max_new_tokens=new, temperature=0, stop_token_ids=())

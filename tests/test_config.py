@@ -55,7 +55,7 @@ def test_preset_overrides():
     [("n_embd", 0), ("n_layer", -1), ("n_head", 0), ("vocab_size", 2.5), ("n_ctx", True),
      ("dropout", 1.0), ("dropout", -0.1), ("layer_norm_epsilon", 0), ("bias", "yes"),
      ("dropout", float("nan")), ("layer_norm_epsilon", float("nan")), ("layer_norm_epsilon", float("inf")),
-     ("dropout", True), ("layer_norm_epsilon", "1e-5")],
+     ("dropout", True), ("layer_norm_epsilon", "1e-5"), ("layer_norm_epsilon", True)],
 )
 def test_invalid_values_name_the_field(field, value):
     with pytest.raises(ConfigError, match=field):

@@ -16,7 +16,7 @@ import torch
 from gpt2 import GPT2, UsageError
 from gpt2.cli.generate import separator
 from gpt2.cli.main import main
-from gpt2.sampling import generate
+from gpt2.generation import generate
 from gpt2.tokenizer import Tokenizer
 
 
@@ -143,7 +143,7 @@ def test_cli_ranges_agree_with_sampling_options():
     import argparse
 
     from gpt2.cli.main import build_parser
-    from gpt2.sampling import SamplingOptions
+    from gpt2.generation import SamplingOptions
 
     sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
     types = {a.dest: a.type for a in sub.choices["generate"]._actions if a.type is not None}

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gpt2 import GPT2, GPT2Config, UsageError
-from gpt2.sampling import (
+from gpt2.generation import (
     ContextWindowWarning,
     SamplingOptions,
     apply_repetition_penalty,
@@ -188,7 +188,7 @@ def test_processors_equal_transformers(seed, k, p, t, penalty, ties):
 def test_sampler_draws_from_the_filtered_distribution():
     """Frequencies of choose_tokens' draws match softmax(top_p(top_k(logits / t))); the
     filtered-out tokens never come up."""
-    from gpt2.sampling import choose_tokens
+    from gpt2.generation import choose_tokens
 
     logits = torch.tensor([[2.0, 1.5, 1.0, 0.5, 0.0, -1.0]])
     for opts, kept in [(SamplingOptions(top_k=3, temperature=0.7), 3),
@@ -296,7 +296,7 @@ def test_options_have_documented_ranges(field, value):
 def test_max_new_tokens_allocates_nothing_in_proportion(model, monkeypatch):
     """4e9 tokens used to allocate two (B, 4e9) buffers up front (64 GB): buffers are now
     bounded by the prompt and the context, however many tokens are asked for."""
-    from gpt2.config import MAX_NEW_TOKENS
+    from gpt2.generation.options import MAX_NEW_TOKENS
 
     sizes: list[int] = []
     zeros = torch.zeros
@@ -316,7 +316,7 @@ def test_max_new_tokens_allocates_nothing_in_proportion(model, monkeypatch):
 
 def test_tiny_temperature_or_penalty_never_gives_nan():
     """logits / 1e-300 overflow to inf; the draw must still be the most likely token."""
-    from gpt2.sampling import choose_tokens
+    from gpt2.generation import choose_tokens
 
     logits = torch.tensor([[2.0, 1.5, -1.0, 3.0]])
     seen = torch.tensor([[True, True, True, True]])
@@ -330,11 +330,11 @@ def test_tiny_temperature_or_penalty_never_gives_nan():
 
 
 def test_rows_are_decoded_in_bounded_batches_with_the_same_samples(model, tok, monkeypatch):
-    import gpt2.sampling
+    import gpt2.generation.api
 
     kw = dict(max_new_tokens=6, top_k=40, seed=3, n_samples=3)
     whole = generate(model, tok, ["Hello", "A longer prompt here"], **kw)
-    monkeypatch.setattr(gpt2.sampling, "MAX_BATCH_ROWS", 2)
+    monkeypatch.setattr(gpt2.generation.api, "MAX_BATCH_ROWS", 2)
     parts = generate(model, tok, ["Hello", "A longer prompt here"], **kw)
     assert [s.tokens for s in parts] == [s.tokens for s in whole]
     assert [(s.prompt_index, s.sample_index) for s in parts] == [(i, j) for i in range(2) for j in range(3)]
@@ -367,7 +367,7 @@ def test_caller_code_between_steps_is_not_in_inference_mode(model):
 def test_context_overflow_slides_the_window(hf_model_factory, tmp_path):
     """Past n_ctx the oldest tokens are dropped and the cache rebuilt; every token is still the
     argmax of a full forward pass over the window it was chosen from."""
-    from gpt2.sampling import KEEP_FRACTION
+    from gpt2.generation.decode import KEEP_FRACTION
 
     hf_model_factory(seed=2, n_positions=32).save_pretrained(tmp_path)
     model = GPT2.from_pretrained(tmp_path)

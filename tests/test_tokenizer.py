@@ -20,6 +20,7 @@ import tiktoken
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import gpt2
 from gpt2 import Tokenizer, TokenizerError
 from gpt2.cli.main import main
 from gpt2.errors import TokenIdError
@@ -29,6 +30,7 @@ from gpt2.tokenizer import EOT, GPT2_PATTERN, bytes_to_unicode
 OPENAI_VOCAB_BPE_SHA256 = "1ce1664773c50f3e0cc8842619a93edc4624525b728b188a9e0be33b7726adc5"
 OPENAI_ENCODER_JSON_SHA256 = "196139668be63f3b5d6574427317ae82f612a97c5d1cdaf36ed2256dbf636783"
 BUNDLED_SHA256 = "306cd27f03c1a714eca7108e03d66b7dc042abe8c258b44c199a7ed9838dd930"
+BUNDLED_PATH = Path(inspect.getfile(gpt2)).parent / "assets" / "gpt2.tiktoken"
 # The vocabulary's identity as recorded in data manifests: must never change silently.
 GPT2_FINGERPRINT = "081b9d145e0c2443d38650502a92e07a486d907839a5565cf264bee1f11458e2"
 
@@ -144,8 +146,7 @@ def mixed_document() -> str:
 
 
 def test_bundled_file_is_gpt2s_vocabulary():
-    path = Path(inspect.getfile(Tokenizer)).parent / "assets" / "gpt2.tiktoken"
-    assert hashlib.sha256(path.read_bytes()).hexdigest() == BUNDLED_SHA256
+    assert hashlib.sha256(BUNDLED_PATH.read_bytes()).hexdigest() == BUNDLED_SHA256
 
 
 def test_pattern_is_tiktokens_gpt2_pattern():
@@ -355,7 +356,7 @@ def test_saved_then_loaded_gives_identical_ids(tok, hf_dir, openai_dir, tmp_path
         directory = openai_dir
     else:
         directory = tmp_path
-        shutil.copy(Path(inspect.getfile(Tokenizer)).parent / "assets" / "gpt2.tiktoken", directory)
+        shutil.copy(BUNDLED_PATH, directory)
     loaded = Tokenizer.from_pretrained(directory)
     assert loaded.fingerprint == tok.fingerprint
     assert loaded.eot_token == 50256 and loaded.vocab_size == 50257
@@ -365,8 +366,7 @@ def test_saved_then_loaded_gives_identical_ids(tok, hf_dir, openai_dir, tmp_path
 
 
 def test_a_tiktoken_file_path_loads(tok):
-    path = Path(inspect.getfile(Tokenizer)).parent / "assets" / "gpt2.tiktoken"
-    assert Tokenizer.from_pretrained(path).fingerprint == tok.fingerprint
+    assert Tokenizer.from_pretrained(BUNDLED_PATH).fingerprint == tok.fingerprint
 
 
 def test_save_leaves_other_files_alone_and_writes_no_config_json(tok, tmp_path):

@@ -19,7 +19,8 @@ from hypothesis import strategies as st
 
 from gpt2 import GPT2Error, Tokenizer, TokenizerError
 from gpt2.cli.main import main
-from gpt2.tokenizer import EOT, MAX_VOCAB_SIZE, _pieces, bytes_to_unicode
+from gpt2.tokenizer import EOT, MAX_VOCAB_SIZE, bytes_to_unicode
+from gpt2.tokenizer.training import _pieces
 
 from test_tokenizer import TEXTS, mixed_document
 

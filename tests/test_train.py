@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import lzma
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -117,7 +116,7 @@ def test_sigterm_writes_a_checkpoint_and_resume_is_exact(dataset, reference, tmp
     p = cli("train", "/dev/null", *cli_overrides(dataset, tmp_path, "train.max_steps=12"))
     out, err = p.communicate(timeout=120)
     assert p.returncode == 0, err
-    assert f"resuming from" in out and f"(step {stopped})" in out
+    assert "resuming from" in out and f"(step {stopped})" in out
     assert losses(tmp_path) == reference
 
 
@@ -164,6 +163,51 @@ def test_checkpoint_is_a_hugging_face_model(dataset, tmp_path):
     with torch.no_grad():
         assert (model(x) - hf(x).logits).abs().max() < 1e-5
     assert (result.checkpoint / "vocab.json").is_file()  # the tokenizer travels with the model
+
+
+def test_the_run_config_is_written_whole(dataset, tmp_path):
+    """RUN_DIR/config.json: the run's settings, indented, non-ASCII escaped, written atomically
+    (no temporary file left beside it)."""
+    from gpt2.fsutil import is_temp_name
+
+    c = config(dataset, tmp_path, "train.max_steps=1", 'eval.sample_prompt="Thé"')
+    train(c)
+    assert (tmp_path / "config.json").read_bytes() == (json.dumps(c.to_dict(), indent=2) + "\n").encode()
+    assert not [p.name for p in tmp_path.iterdir() if is_temp_name(p.name)]
+
+
+def test_prune_keeps_the_newest_and_deletes_stale_staging(tmp_path):
+    """A save that crashed (kill -9) leaves its staging directory; the next save deletes it,
+    also when that step is never saved again."""
+    from gpt2.train import checkpointing as ckpt
+
+    for step in (3, 6, 9, 12):
+        (ckpt.checkpoints_dir(tmp_path) / ckpt.step_dir_name(step)).mkdir(parents=True)
+    ckpt.staging_dir(tmp_path, 7).mkdir()
+    (ckpt.staging_dir(tmp_path, 7) / ckpt.rank_file(0)).write_bytes(b"half a save")
+    ckpt.prune(tmp_path, keep_last=2)
+    assert sorted(p.name for p in ckpt.checkpoints_dir(tmp_path).iterdir()) == ["step-0000009", "step-0000012"]
+
+
+def due_steps(due, *overrides: str) -> list[int]:
+    """The steps of a 10-step run at which `due(trainer)` holds."""
+    trainer = Trainer(load_recipe(None, ['data.dir="data"', 'run_dir="run"', "train.max_steps=10", *overrides]))
+    trainer.step, found = 0, []
+    while not trainer._finished():
+        trainer.step += 1
+        if due(trainer):
+            found.append(trainer.step)
+    return found
+
+
+def test_when_the_loop_logs_evaluates_and_checkpoints():
+    assert due_steps(Trainer._due_for_log, "log.interval=4") == [4, 8, 10]
+    assert due_steps(Trainer._due_for_eval, "eval.interval=4") == [4, 8, 10]
+    assert due_steps(Trainer._due_for_eval, "eval.interval=4", "eval.at_end=false") == [4, 8]
+    assert due_steps(Trainer._due_for_eval, "eval.interval=0") == []
+    assert due_steps(lambda t: t._due_for_checkpoint(stop=False), "checkpoint.interval=3") == [3, 6, 9, 10]
+    assert due_steps(lambda t: t._due_for_checkpoint(stop=False), "checkpoint.interval=0") == [10]
+    assert due_steps(lambda t: t._due_for_checkpoint(stop=True), "checkpoint.interval=0") == list(range(1, 11))
 
 
 class FaultyTrainer(Trainer):

@@ -17,15 +17,15 @@ from .config import GPT2Config
 from .errors import CheckpointError, ConfigError, GPT2Error, TokenizerError, UsageError
 
 if TYPE_CHECKING:
+    from .generation import Sample, SamplingOptions, generate, stream
     from .loading import load
     from .model import GPT2, KVCache
-    from .sampling import Sample, generate, stream
     from .tokenizer import Tokenizer
 
-# The model and sampling import torch (about a second); the tokenizer and the data pipeline
+# The model and generation import torch (about a second); the tokenizer and the data pipeline
 # (and their worker processes) do not need it, so these names load on first use.
-_LAZY = {"load": "loading", "GPT2": "model", "KVCache": "model", "Sample": "sampling", "generate": "sampling",
-         "stream": "sampling", "Tokenizer": "tokenizer"}
+_LAZY = {"load": "loading", "GPT2": "model", "KVCache": "model", "Sample": "generation",
+         "SamplingOptions": "generation", "generate": "generation", "stream": "generation", "Tokenizer": "tokenizer"}
 
 
 def __getattr__(name: str):
@@ -46,6 +46,7 @@ __all__ = [
     "generate",
     "stream",
     "Sample",
+    "SamplingOptions",
     "GPT2Error",
     "ConfigError",
     "CheckpointError",

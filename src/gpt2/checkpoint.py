@@ -24,6 +24,7 @@ import os
 import pickle
 import re
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -41,6 +42,10 @@ TORCH_FILE = "pytorch_model.bin"
 _CONV1D_SUFFIXES = (".attn.c_attn.weight", ".attn.c_proj.weight", ".mlp.c_fc.weight", ".mlp.c_proj.weight")
 # Buffers of transformers' older GPT-2 code (the causal mask), not parameters.
 _IGNORED_SUFFIXES = (".attn.bias", ".attn.masked_bias")
+# Task heads of fine-tuned checkpoints (transformers' GPT2ForSequenceClassification and
+# GPT2DoubleHeadsModel, and our multi-task `heads.<task>.`): not part of the body; the
+# fine-tuning package reads them (gpt2.finetune.checkpoint).
+HEAD_PREFIXES = ("score.", "multiple_choice_head.", "heads.")
 # Files fetched from the hub: the model, and the tokenizer that goes with it.
 _HUB_PATTERNS = [CONFIG_FILE, "*.safetensors", SAFETENSORS_INDEX_FILE, "vocab.json", "merges.txt",
                  "tokenizer.json", "tokenizer_config.json", "generation_config.json"]
@@ -249,6 +254,8 @@ def _our_key(key: str, config: GPT2Config) -> tuple[str | None, bool]:
     name = key.removeprefix("transformer.")
     if name.endswith(_IGNORED_SUFFIXES) or name == "lm_head.weight":  # mask buffers; tied head
         return None, False
+    if key.startswith(HEAD_PREFIXES):
+        return None, False
     if not config.bias and (name.endswith(".bias") or name == "ln_f.bias"):
         return None, False  # zeros written for transformers' sake by to_hf
     return "transformer." + name, name.endswith(_CONV1D_SUFFIXES)
@@ -362,9 +369,18 @@ def to_hf(state: dict[str, torch.Tensor], config: GPT2Config) -> dict[str, torch
     return out
 
 
-def write_checkpoint(config: GPT2Config, state: dict[str, torch.Tensor], directory: str | os.PathLike[str]) -> None:
+def write_checkpoint(
+    config: GPT2Config,
+    state: dict[str, torch.Tensor],
+    directory: str | os.PathLike[str],
+    *,
+    head_tensors: dict[str, torch.Tensor] | None = None,
+    extra_config: dict[str, Any] | None = None,
+) -> None:
     """Write a state dict (this model's names and layouts) and its config as a Hugging Face
-    checkpoint: model.safetensors, then config.json, each written atomically."""
+    checkpoint: model.safetensors, then config.json, each written atomically. A fine-tuned
+    model adds its head tensors (transformers' names, e.g. `score.weight`) and config keys
+    (`architectures`, `id2label`, ...)."""
     from safetensors.torch import save_file
 
     directory = Path(directory)
@@ -374,7 +390,10 @@ def write_checkpoint(config: GPT2Config, state: dict[str, torch.Tensor], directo
         raise CheckpointError(f"{directory}: cannot create directory ({e.strerror})") from None
     tensors = to_hf(state, config)
     dtype = next(iter(tensors.values())).dtype
-    hf_config = config.to_hf_dict() | {"dtype": str(dtype).removeprefix("torch.")}
+    for key, tensor in (head_tensors or {}).items():
+        assert key.startswith(HEAD_PREFIXES), key
+        tensors[key] = tensor.detach().to(device="cpu", dtype=dtype).contiguous()
+    hf_config = config.to_hf_dict() | {"dtype": str(dtype).removeprefix("torch.")} | (extra_config or {})
     with atomic_path(directory / SAFETENSORS_FILE) as tmp:
         save_file(tensors, str(tmp), metadata={"format": "pt"})
     atomic_write_json(directory / CONFIG_FILE, hf_config)

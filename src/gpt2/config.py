@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .errors import ConfigError
+from .validate import is_real
 
 # name: (n_layer, n_head, n_embd)
 _PRESETS: dict[str, tuple[int, int, int]] = {
@@ -34,25 +35,6 @@ HUB_ALIASES: dict[str, str] = {
     "openai-community/gpt2-large": "gpt2-large",
     "openai-community/gpt2-xl": "gpt2-xl",
 }
-
-# The documented ranges of the sampling options (gpt2.sampling.SamplingOptions enforces them;
-# `gpt2 generate` builds its argparse types from them, so the two cannot disagree). They live
-# here because this module does not import torch. Upper bounds keep an absurd value from
-# running for ever or allocating in proportion to it.
-MAX_NEW_TOKENS = 1_000_000
-MAX_TOP_K = 1_000_000  # any k >= the vocabulary size keeps every token (off)
-MAX_SAMPLES = 1_000
-MAX_SEED = 2**63 - 1
-SAMPLING_RANGES = {
-    "max_new_tokens": f"an integer in [1, {MAX_NEW_TOKENS}]",
-    "temperature": "a finite number >= 0 (0 = greedy)",
-    "top_k": f"an integer in [0, {MAX_TOP_K}] (0 = off)",
-    "top_p": "a number in (0, 1] (1 = off)",
-    "repetition_penalty": "a finite number > 0 (1 = off)",
-    "n_samples": f"an integer in [1, {MAX_SAMPLES}]",
-    "seed": "an integer in [0, 2**63 - 1]",
-}
-
 
 @dataclass(frozen=True)
 class GPT2Config:
@@ -76,11 +58,11 @@ class GPT2Config:
             raise ConfigError(
                 f"GPT2Config.n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})"
             )
-        if not _is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
+        if not is_real(self.dropout) or not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"GPT2Config.dropout must be in [0, 1), got {self.dropout!r}")
         if not isinstance(self.bias, bool):
             raise ConfigError(f"GPT2Config.bias must be true or false, got {self.bias!r}")
-        if not _is_real(self.layer_norm_epsilon) or not 0 < self.layer_norm_epsilon < 1:
+        if not is_real(self.layer_norm_epsilon) or not 0 < self.layer_norm_epsilon < 1:
             raise ConfigError(
                 f"GPT2Config.layer_norm_epsilon must be in (0, 1), got {self.layer_norm_epsilon!r}"
             )
@@ -188,7 +170,7 @@ class GPT2Config:
             raise ConfigError(f"{source}: tie_word_embeddings=false is not supported")
         dropouts = [d.get(k, 0.1) for k in ("resid_pdrop", "embd_pdrop", "attn_pdrop")]
         for key, value in zip(("resid_pdrop", "embd_pdrop", "attn_pdrop"), dropouts):
-            if not _is_real(value) or not 0.0 <= value < 1.0:
+            if not is_real(value) or not 0.0 <= value < 1.0:
                 raise ConfigError(f"{source}: {key} must be a number in [0, 1), got {value!r}")
         try:
             return cls(
@@ -203,11 +185,6 @@ class GPT2Config:
             )
         except ConfigError as e:
             raise ConfigError(f"{source}: {e}") from None
-
-
-def _is_real(x: object) -> bool:
-    """A finite int or float, not a bool (JSON's true/false are not numbers here)."""
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
 
 
 def preset_names() -> list[str]:

@@ -52,3 +52,7 @@ class StdoutGone(Exception):
 
 class EvalDataError(GPT2Error, ValueError):
     """An evaluation data file is missing, unreadable or malformed (the message names it)."""
+
+
+class FinetuneError(GPT2Error, ValueError):
+    """Bad fine-tuning input: a task file, a label, a recipe's task list, a teacher, an adapter."""

@@ -3,6 +3,11 @@
     model, tok = gpt2.load()                       # the bundled demo model (offline)
     model, tok = gpt2.load("gpt2", device="cuda")  # OpenAI's 124M from the hub (cached after once)
     model, tok = gpt2.load("runs/x/checkpoints/step-300", dtype="bfloat16")
+    model, tok = gpt2.load("gpt2", adapter="runs/lora/adapter")  # a base model plus a PEFT LoRA adapter
+    model, tok = gpt2.load("runs/lora/adapter")    # the same: the adapter names its base model
+
+An adapter comes back unmerged (LoRALinear layers, exactly PEFT's function);
+gpt2.finetune.lora.merge_lora folds it into plain weights for speed or for saving a checkpoint.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .checkpoint import DEMO_NAME, resolve_checkpoint
+from .errors import FinetuneError
 from .model import GPT2
 
 if TYPE_CHECKING:
@@ -31,19 +37,48 @@ def has_tokenizer_files(directory: str | os.PathLike[str]) -> bool:
 
 def load_tokenizer(name_or_dir: str | os.PathLike[str] | None = None) -> "Tokenizer":
     """The tokenizer that goes with a model: the checkpoint's own files when it has them,
-    else GPT-2's bundled vocabulary."""
-    return _tokenizer_beside(resolve_checkpoint(DEFAULT_MODEL if name_or_dir is None else name_or_dir))
+    else GPT-2's bundled vocabulary. For an adapter directory, its base model's."""
+    base, _ = _base_and_adapter(name_or_dir, None)
+    return _tokenizer_beside(resolve_checkpoint(base))
 
 
 def load(name_or_dir: str | os.PathLike[str] | None = None, *,
+         adapter: str | os.PathLike[str] | None = None,
          device: "str | torch.device | None" = None,
          dtype: "str | torch.dtype | None" = None) -> tuple[GPT2, "Tokenizer"]:
     """(model in eval mode, tokenizer) for "demo" (the default), a preset/hub name such as "gpt2",
     or a checkpoint directory. `device` ("cpu", "cuda:0", ...) must exist on this machine; `dtype`
-    is float32 / bfloat16 / float16 (default float32)."""
-    directory = resolve_checkpoint(DEFAULT_MODEL if name_or_dir is None else name_or_dir)
+    is float32 / bfloat16 / float16 (default float32).
+
+    `adapter`: a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors)
+    put on the model, unmerged. An adapter directory given alone as `name_or_dir` loads the base
+    model its adapter_config.json names (base_model_name_or_path, resolved like any name here: a
+    relative path from the current directory, as PEFT does). The tokenizer is the base's."""
+    base, adapter = _base_and_adapter(name_or_dir, adapter)
+    directory = resolve_checkpoint(base)
     model = GPT2.from_pretrained(directory, device=device, dtype=dtype)  # checks device and dtype
+    if adapter is not None:
+        from .finetune.lora import load_adapter
+
+        load_adapter(model, adapter)  # checks everything before it changes the model
     return model, _tokenizer_beside(directory)
+
+
+def _base_and_adapter(
+    name_or_dir: str | os.PathLike[str] | None, adapter: str | os.PathLike[str] | None
+) -> tuple[str | os.PathLike[str], str | os.PathLike[str] | None]:
+    """(the base model's name or directory, the adapter directory or None)."""
+    from .finetune.lora import adapter_base, is_adapter_dir, read_adapter_config
+
+    name = DEFAULT_MODEL if name_or_dir is None else name_or_dir
+    if not is_adapter_dir(name):
+        if adapter is not None:
+            read_adapter_config(adapter)  # a bad adapter is refused before the base is read or downloaded
+        return name, adapter
+    if adapter is not None:
+        raise FinetuneError(f"{name} is an adapter directory, not a base model; pass the base model "
+                            f"with adapter=, or the adapter directory alone")
+    return adapter_base(name), name
 
 
 def _tokenizer_beside(directory: Path) -> "Tokenizer":

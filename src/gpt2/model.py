@@ -17,6 +17,7 @@ layers store weights as (in, out) and our nn.Linear layers as (out, in) (see che
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 from typing import overload
@@ -200,6 +201,24 @@ class GPT2(nn.Module):
         if exclude_embeddings:
             n -= self.transformer.wte.weight.numel() + self.transformer.wpe.weight.numel()
         return n
+
+    def resize_token_embeddings(self, vocab_size: int, *, generator: torch.Generator | None = None) -> None:
+        """Grow (or shrink) the vocabulary to `vocab_size` rows, keeping the existing rows; new
+        rows are drawn from N(0, 0.02) as GPT-1 initialised its task tokens. The head stays tied."""
+        old = self.transformer.wte.weight
+        if vocab_size == old.shape[0]:
+            return
+        new = torch.empty(vocab_size, old.shape[1], device=old.device, dtype=old.dtype)
+        keep = min(vocab_size, old.shape[0])
+        with torch.no_grad():
+            new[:keep] = old[:keep]
+            new[keep:].normal_(0.0, 0.02, generator=generator)
+        self.transformer.wte = nn.Embedding(vocab_size, old.shape[1], _weight=new, device=old.device,
+                                            dtype=old.dtype)
+        self.transformer.wte.weight.requires_grad_(old.requires_grad)
+        self.lm_head = nn.Linear(old.shape[1], vocab_size, bias=False, device="meta")
+        self.lm_head.weight = self.transformer.wte.weight
+        self.config = dataclasses.replace(self.config, vocab_size=vocab_size)
 
     @overload
     def forward(self, input_ids: torch.Tensor, targets: None = None, **kw) -> torch.Tensor: ...

@@ -9,7 +9,7 @@ import json
 import random
 from pathlib import Path
 
-from .harness import EXIT_INTERRUPTED, Case
+from .harness import EXIT_INTERRUPTED, Case, write_file
 
 MC = [{"query": "The sky is", "choices": ["blue", "green"], "gold": 0},
       {"query": "One, two,", "choices": ["three", "four five six"], "gold": 0}]
@@ -76,6 +76,18 @@ CASES = [
     Case("eval-task-empty-list", (*M, "--task", ","), match=r"--task ',': no task name"),
     Case("eval-task-needs-data", (*M, "--task", "enwik8"), match=r"task enwik8 needs --data PATH"),
     # --model
+    Case("eval-adapter-missing", (*M, "--adapter", "{tmp}/nope", "--task", "mc", "--data", "{tmp}/mc.jsonl"),
+         setup=mc, match=r"nope"),
+    Case("eval-adapter-not-an-adapter", (*M, "--adapter", "{ckpt}", "--task", "mc", "--data", "{tmp}/mc.jsonl"),
+         setup=mc, match=r"adapter_config\.json"),
+    Case("eval-finetuned-task-on-a-base-model", (*M, "--task", "classification", "--data", "{tasks}"),
+         match=r"has no classification head"),
+    Case("eval-finetuned-task-bad-file", ("eval", "--model", "{ftmodel}", "--task", "classification", "--data",
+                                          "{tmp}/x.jsonl"), setup=write_file("x.jsonl", '{"text": 1}\n'),
+         match=r"x\.jsonl, line 1: (missing field 'label'|field 'text' must be a string)"),
+    Case("eval-finetuned-label-unseen", ("eval", "--model", "{ftmodel}", "--task", "classification", "--data",
+                                         "{tmp}/x.jsonl"), setup=write_file("x.jsonl", '{"text": "t", "label": "zz"}\n'),
+         match=r"label 'zz' never appears in the training data"),
     Case("eval-model-missing", ("eval", "--model", "{tmp}/nope", "--task", "mc", "--data", "{tmp}/mc.jsonl"),
          setup=mc, match=r"nope: no such checkpoint directory"),
     Case("eval-model-is-a-file", ("eval", "--model", "{text}", "--task", "mc", "--data", "{tmp}/mc.jsonl"),
@@ -147,8 +159,17 @@ CASES = [
     # --set
     Case("eval-set-no-equals", (*MC_ARGS, "--set", "oops"), setup=mc, match=r"--set 'oops': expected KEY=VALUE"),
     Case("eval-set-unknown-key", (*MC_ARGS, "--set", "banana=1"), setup=mc, match=r"task mc has no setting banana"),
-    Case("eval-set-nan", (*M, "--task", "cnn_dailymail", "--set", "top_k=NaN"),
+    Case("eval-set-no-key", (*MC_ARGS, "--set", "=1"), setup=mc, match=r"--set '=1': expected KEY=VALUE"),
+    Case("eval-set-nan", (*M, "--task", "cnn_dailymail", "--set", "top_k=nan"),
          match=r"--set top_k must be an integer in \[0, 1000000\].*got nan"),
+    Case("eval-set-json-nan", (*M, "--task", "cnn_dailymail", "--set", "top_k=NaN"),  # not TOML: the text 'NaN'
+         match=r"--set top_k must be an integer in \[0, 1000000\].*got 'NaN'"),
+    Case("eval-set-float-for-int", (*M, "--task", "cnn_dailymail", "--set", "top_k=2.5"),
+         match=r"--set top_k must be an integer .*got 2\.5"),
+    Case("eval-set-quoted-number", (*M, "--task", "cnn_dailymail", "--set", "top_k='5'"),
+         match=r"--set top_k must be an integer .*got '5'"),
+    Case("eval-set-negative", (*M, "--task", "cnn_dailymail", "--set", "top_k=-1"),
+         match=r"--set top_k must be an integer in \[0, 1000000\].*got -1"),
     Case("eval-set-huge", (*M, "--task", "nq_open", "--set", "max_new_tokens=1" + "0" * 25),
          match=r"--set max_new_tokens must be an integer"),
     Case("eval-set-over-n-ctx", (*M, "--task", "nq_open", "--data", "{tmp}/nq.jsonl", "--shots", "1",

@@ -58,6 +58,15 @@ CASES = [
          match=r"argument --dtype: invalid choice: 'banana'"),
     # Models.
     Case("generate-model-missing", ("generate", "x", "--model", "{tmp}/nope"), match=r"nope: no such checkpoint directory"),
+    # --adapter: a LoRA adapter directory on --model
+    Case("generate-adapter-missing", ("generate", "x", *M, "--adapter", "{tmp}/nope"), match=r"nope"),
+    Case("generate-adapter-is-a-file", ("generate", "x", *M, "--adapter", "{text}"), match=r"text\.txt"),
+    Case("generate-adapter-not-an-adapter", ("generate", "x", *M, "--adapter", "{ckpt}"),
+         match=r"adapter_config\.json"),
+    # --chat
+    Case("generate-chat-unconditional", ("generate", "--chat", "--unconditional", *M),
+         match=r"--chat needs a message"),
+    Case("generate-chat-empty-message", ("generate", "", "--chat", *M), match=r"empty prompt"),
     Case("generate-model-is-a-file", ("generate", "x", "--model", "{text}"), match=r"text.txt: not a directory"),
     Case("generate-model-under-a-file", ("generate", "x", "--model", "{text}/ckpt"),
          match=r"text.txt/ckpt: no such checkpoint directory"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gpt2.data.corpus import corpus_path
 
-from .harness import Case
+from .harness import Case, write_file
 
 
 def _bad_jsonl(tmp: Path, assets: dict) -> None:
@@ -130,6 +130,62 @@ CASES = [
     Case("prepare-stdout-full", ("prepare", "{text}", *OUT, "--workers", "0", "--no-quality"), stdout="full",
          may_write=True, only_line=False,  # found at the summary, after the progress line: the dataset is whole
          match=r"cannot write to stdout: No space left"),
+    # --config FILE.toml: the file, then its keys and values (one rule for every source: settings.build)
+    Case("prepare-config-missing", (*SMALL, "--config", "{tmp}/nope.toml"), match=r"nope\.toml: no such config file"),
+    Case("prepare-config-is-a-directory", (*SMALL, "--config", "{tmp}"), match=r": cannot read"),
+    Case("prepare-config-bad-toml", (*SMALL, "--config", "{tmp}/bad.toml"), setup=write_file("bad.toml", "[clean\n"),
+         match=r"bad\.toml: invalid TOML"),
+    Case("prepare-config-not-utf8", (*SMALL, "--config", "{tmp}/bin.toml"), setup=write_file("bin.toml", b"\xff\xfe[c"),
+         match=r"bin\.toml: cannot read"),
+    Case("prepare-config-unknown-key", (*SMALL, "--config", "{tmp}/c.toml"),
+         setup=write_file("c.toml", "[clean]\nmin_char = 3\n"), match=r"c\.toml: unknown key 'clean\.min_char'"),
+    Case("prepare-config-nan", (*SMALL, "--config", "{tmp}/c.toml"),
+         setup=write_file("c.toml", "val_fraction = nan\n"), match=r"c\.toml: val_fraction must be in \[0, 1\), got nan"),
+    Case("prepare-config-out-of-range", (*SMALL, "--config", "{tmp}/c.toml"),
+         setup=write_file("c.toml", "[near_dedup]\nnum_perm = 0\n"),
+         match=r"c\.toml: near_dedup\.num_perm must be in \[1, 1024\], got 0"),
+    Case("prepare-config-wrong-type", (*SMALL, "--config", "{tmp}/c.toml"),
+         setup=write_file("c.toml", 'shard_tokens = "many"\n'), match=r"c\.toml: shard_tokens must be int, got 'many'"),
+    Case("prepare-config-section-not-table", (*SMALL, "--config", "{tmp}/c.toml"),
+         setup=write_file("c.toml", "clean = 3\n"), match=r"c\.toml: \[clean\] must be a table"),
+    Case("prepare-config-contradicted", (*SMALL, "--config", "{tmp}/c.toml", "--max-chars", "10"),
+         setup=write_file("c.toml", "[clean]\nmin_chars = 100\n"),
+         match=r"c\.toml \+ options: clean\.max_chars 10 is below clean\.min_chars 100"),
+    # --set KEY=VALUE
+    Case("prepare-set-no-equals", (*SMALL, "--set", "oops"), match=r"--set 'oops': expected KEY=VALUE"),
+    Case("prepare-set-no-key", (*SMALL, "--set", "=3"), match=r"--set '=3': expected KEY=VALUE"),
+    Case("prepare-set-unknown-key", (*SMALL, "--set", "banana=1"), match=r"--set: unknown key 'banana' \(known"),
+    Case("prepare-set-unknown-nested-key", (*SMALL, "--set", "near_dedup.thresold=0.5"),
+         match=r"--set: unknown key 'near_dedup\.thresold'"),
+    Case("prepare-set-int-not-a-number", (*SMALL, "--set", "clean.min_chars=ten"),
+         match=r"--set: clean\.min_chars must be int, got 'ten'"),
+    Case("prepare-set-int-given-float", (*SMALL, "--set", "shard_tokens=2.5"), match=r"--set: shard_tokens must be int"),
+    Case("prepare-set-bool-given-int", (*SMALL, "--set", "exact_dedup=1"), match=r"--set: exact_dedup must be bool"),
+    Case("prepare-set-out-of-range", (*SMALL, "--set", "clean.min_chars=-1"),
+         match=r"--set: clean\.min_chars must be in \[0, 1000000000000\], got -1"),
+    Case("prepare-set-nan", (*SMALL, "--set", "near_dedup.threshold=nan"),
+         match=r"--set: near_dedup\.threshold must be in \(0, 1\), got nan"),
+    Case("prepare-set-inf", (*SMALL, "--set", "val_fraction=inf"), match=r"--set: val_fraction must be in \[0, 1\)"),
+    Case("prepare-set-twice", (*SMALL, "--set", "val_fraction=0.1", "--set", "val_fraction=0.2"),
+         match=r"--set val_fraction given twice"),
+    Case("prepare-set-section-not-table", (*SMALL, "--set", "clean=3"), match=r"--set: \[clean\] must be a table"),
+    Case("prepare-set-optional-section-bad", (*SMALL, "--set", "near_dedup=3"),
+         match=r"--set: near_dedup must be a table, true or false, got 3"),
+    Case("prepare-set-under-a-value", (*SMALL, "--set", "shard_tokens.x=1"),
+         match=r"--set: shard_tokens must be int, got \{'x': 1\}"),
+    Case("prepare-set-under-a-switched-off-section", (*SMALL, "--set", "near_dedup=false", "--set", "near_dedup.ngram=3"),
+         match=r"near_dedup is not a section"),
+    Case("prepare-set-normalize-unknown", (*SMALL, "--set", "clean.normalize=NFX"),
+         match=r"--set: clean\.normalize must be one of NFC, NFKC, NFD, NFKD or false, got 'NFX'"),
+    Case("prepare-set-text-field-empty", (*SMALL, "--set", "read.text_field=''"),
+         match=r"--set: read\.text_field must not be empty"),
+    Case("prepare-set-eval-files-not-a-list", (*SMALL, "--set", "decontam.eval_files={text}"),
+         match=r"--set: decontam\.eval_files must be a list of str"),
+    Case("prepare-set-decontam-action-unknown", (*SMALL, "--set", "decontam.eval_files=['{text}']",
+                                                 "--set", "decontam.action=delete"),
+         match=r"--set: decontam\.action must be drop or report, got 'delete'"),
+    Case("prepare-set-contradicts-option", (*SMALL, "--min-chars", "100", "--set", "clean.max_chars=10"),
+         match=r"options \+ --set: clean\.max_chars 10 is below clean\.min_chars 100"),
     # Ctrl-C: at the start of the work, as the workers start, mid-tokenization (SIGINT at once on
     # the stderr line). Publishing, and Ctrl-C to the whole process group, are in
     # tests/data/test_interrupt.py.

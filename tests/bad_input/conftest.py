@@ -22,7 +22,8 @@ def _gpt2(*argv: str, cwd: Path) -> None:
 
 @pytest.fixture(scope="session")
 def assets(tmp_path_factory) -> dict[str, Path]:
-    """Paths a row may name as {ckpt}, {text}, {textdir}, {jsonl}, {data}, {recipe}, {run}, {tokdir}."""
+    """Paths a row may name as {ckpt}, {text}, {textdir}, {jsonl}, {data}, {recipe}, {run}, {tokdir},
+    {tasks} (a task file), {ftrecipe} (a fine-tuning recipe) and {ftmodel} (its fine-tuned model)."""
     from gpt2.config import GPT2Config
     from gpt2.data.corpus import corpus_path
     from gpt2.model import GPT2
@@ -68,5 +69,18 @@ def assets(tmp_path_factory) -> dict[str, Path]:
         '[eval]\ninterval = 0\nsamples = 0\n'
         '[checkpoint]\ninterval = 0\n'
     )
+    tasks = root / "tasks.jsonl"  # a two-class task file for `gpt2 finetune` / `gpt2 predict`
+    tasks.write_text("".join(json.dumps({"text": f"text number {i}", "label": "ab"[i % 2]}) + "\n"
+                             for i in range(8)))
+    ftrecipe = root / "finetune.toml"  # a 1-step fine-tuning run of {ckpt} on {tasks}
+    ftrecipe.write_text(
+        'run_dir = "run"\n'
+        f'[model]\ninit_from = "{ckpt}"\n'
+        '[train]\nmax_steps = 1\nbatch_size = 4\nmicro_batch_size = 4\ndevice = "cpu"\n'
+        f'[[tasks]]\nname = "ab"\ntype = "classification"\ntrain = "{tasks}"\n'
+    )
+    _gpt2("finetune", str(ftrecipe), f"run_dir={root / 'ftrun'}", cwd=root)
+    ftmodel = root / "ftrun" / "final"
     return {"root": root, "ckpt": ckpt, "text": text, "textdir": textdir, "jsonl": jsonl,
-            "data": data, "run": run, "recipe": recipe}
+            "data": data, "run": run, "recipe": recipe, "tasks": tasks, "ftrecipe": ftrecipe,
+            "ftmodel": ftmodel}

@@ -96,7 +96,8 @@ def assert_interrupted(code: int, stderr: str, elapsed: float, command: str = "p
 @pytest.fixture
 def corpus(tmp_path: Path, prose) -> Path:
     path = tmp_path / "in.jsonl"
-    path.write_text("".join(json.dumps({"text": prose(i, 150)}) + "\n" for i in range(200)), encoding="utf-8")
+    # Enough that 2 workers are still busy 0.4 s after they start, however fast the machine.
+    path.write_text("".join(json.dumps({"text": prose(i, 150)}) + "\n" for i in range(2000)), encoding="utf-8")
     return path
 
 

@@ -227,6 +227,7 @@ def test_demo_val_fraction_default_and_explicit():
 
     assert val_fraction("--corpus", "demo") == 0.1
     assert val_fraction("--corpus", "demo", "--val-fraction", "0.005") == 0.005  # the default's value, chosen
+    assert val_fraction("--corpus", "demo", "--set", "val_fraction=0.3") == 0.3  # chosen, however
     assert val_fraction("in.txt") == PrepareConfig().val_fraction
     assert val_fraction("in.txt", "--val-fraction", "0.3") == 0.3
 
@@ -345,3 +346,141 @@ def test_demo_corpus_defaults_to_the_demo_model_tokenizer():
     demo_dir = Path(corpus.tokenizer_location("demo"))
     assert demo_dir == resolve_checkpoint("demo") and (demo_dir / "vocab.json").is_file()
     assert corpus.tokenizer_location("gpt2") == "gpt2"
+
+
+# ----------------------------------------------------------------------------- settings
+
+def _cli_dataset(tmp_path: Path, name: str, source: Path, *options: str) -> tuple[dict, dict[str, bytes]]:
+    out = tmp_path / name
+    assert cli(["prepare", str(source), "-o", str(out), "--workers", "0", "-q", *options]) == 0
+    return json.loads((out / "manifest.json").read_text()), shard_bytes(out)
+
+
+def test_options_set_and_config_file_give_the_same_dataset(corpus, tmp_path):
+    """Each option is a shorthand for one key: the three ways to say the same settings make the
+    same dataset (fingerprint, settings, shards)."""
+    (tmp_path / "prep.toml").write_text(
+        'val_fraction = 0.2\nshard_tokens = 3000\n[clean]\nmin_chars = 20\nquality = false\n'
+        '[near_dedup]\nthreshold = 0.5\nnum_perm = 64\n', encoding="utf-8")
+    by_options = _cli_dataset(tmp_path, "options", corpus["path"], "--val-fraction", "0.2", "--shard-tokens",
+                              "3000", "--min-chars", "20", "--no-quality", "--near-dup-threshold", "0.5",
+                              "--num-perm", "64")
+    by_set = _cli_dataset(tmp_path, "set", corpus["path"], "--set", "val_fraction=0.2", "--set", "shard_tokens=3000",
+                          "--set", "clean.min_chars=20", "--set", "clean.quality=false",
+                          "--set", "near_dedup.threshold=0.5", "--set", "near_dedup.num_perm=64")
+    by_file = _cli_dataset(tmp_path, "file", corpus["path"], "--config", str(tmp_path / "prep.toml"))
+    for manifest, shards in (by_set, by_file):
+        assert manifest["fingerprint"] == by_options[0]["fingerprint"]
+        assert manifest["settings"] == by_options[0]["settings"]
+        assert shards == by_options[1] and shards
+    s = by_options[0]["settings"]
+    assert (s["clean"]["min_chars"], s["clean"]["quality"], s["near_dedup"]["num_perm"]) == (20, None, 64)
+
+
+def test_later_sources_win_key_by_key(tmp_path):
+    from gpt2.cli import prepare as prepare_cli
+    from gpt2.cli.main import build_parser
+
+    (tmp_path / "p.toml").write_text("val_fraction = 0.1\nshard_tokens = 500\n[near_dedup]\nnum_perm = 32\n")
+
+    def config(*argv: str) -> PrepareConfig:
+        args = build_parser().parse_args(["prepare", "in.txt", "-o", "x", "--config", str(tmp_path / "p.toml"), *argv])
+        return prepare_cli.resolve(args)[1]
+
+    c = config("--val-fraction", "0.2", "--set", "val_fraction=0.3", "--near-dup-threshold", "0.6")
+    assert (c.val_fraction, c.shard_tokens) == (0.3, 500)  # file < options < --set, other keys kept
+    assert (c.near_dedup.threshold, c.near_dedup.num_perm) == (0.6, 32)  # sections merge, not replace
+    assert config("--no-near-dedup").near_dedup is None  # a switch wins over the file's section
+    assert config("--set", "near_dedup=false").near_dedup is None
+    assert config("--set", "decontam.ngram=5").decontam is None  # no evaluation files: nothing to do
+    c = config("--set", "clean.normalize=false", "--set", "clean.max_chars=99", "--set", 'read.separator="\\n\\n"')
+    assert (c.clean.normalize, c.clean.max_chars, c.read.separator) == (None, 99, "\n\n")
+    assert config("--normalize", "none").clean.normalize is None
+
+
+def test_the_manifest_holds_every_setting(corpus, tmp_path):
+    """Derived, not listed: every field of PrepareConfig (and of its sections) is in the manifest,
+    with the value the run used."""
+    import dataclasses
+
+    from gpt2.data import CleanConfig
+
+    config = PrepareConfig(clean=CleanConfig(min_chars=7), decontam=DecontamConfig((str(corpus["eval"]),)),
+                           val_fraction=0.2)
+    m = prepare([corpus["path"]], tmp_path / "out", config=config, workers=0)
+
+    def check(obj: object, recorded: dict) -> None:
+        assert set(recorded) == {f.name for f in dataclasses.fields(obj)}
+        for f in dataclasses.fields(obj):
+            value = getattr(obj, f.name)
+            if dataclasses.is_dataclass(value):
+                check(value, recorded[f.name])
+            else:
+                assert recorded[f.name] == (list(value) if isinstance(value, tuple) else value), f.name
+
+    check(config, json.loads(json.dumps(m["settings"])))  # as returned (tuples are JSON lists)
+    check(config, json.loads((tmp_path / "out" / "manifest.json").read_text())["settings"])
+
+
+def test_fingerprints_of_earlier_datasets_stay_the_same():
+    """A dataset prepared by an earlier version keeps its fingerprint (re-running its command is
+    a no-op, not a "different dataset"): the default settings hash as they always have."""
+    import hashlib
+
+    from gpt2.data.prepare import _identity_settings
+
+    blob = json.dumps(_identity_settings(PrepareConfig()), sort_keys=True).encode()
+    assert hashlib.sha256(blob).hexdigest() == "43d6847bad9a1de9a533d4770f5ee6a28ab411cfaa8befbf7a3032aceca240a1"
+
+
+def test_every_numeric_setting_has_a_range():
+    from gpt2.data.prepare import numeric_ranges
+
+    ranges = numeric_ranges()
+    assert {"val_fraction", "clean.min_chars", "clean.quality.min_words", "near_dedup.threshold",
+            "decontam.ngram"} <= set(ranges)
+    assert not [key for key, r in ranges.items() if r is None]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "1e400", "-1", "1e30"])
+def test_no_numeric_setting_takes_nan_infinity_or_out_of_range(value):
+    from gpt2 import ConfigError
+    from gpt2.data.prepare import build_config, numeric_ranges
+    from gpt2.settings import parse_override, set_dotted
+
+    for key in numeric_ranges():
+        data: dict = {}
+        set_dotted(data, key, parse_override(f"{key}={value}")[1])
+        with pytest.raises(ConfigError, match=rf"{key} must be (in|int)"):
+            build_config([("--set", data)])
+
+
+def test_a_config_made_in_python_is_checked_too(corpus, tmp_path):
+    from gpt2 import ConfigError
+    from gpt2.data import CleanConfig, DecontamConfig, NearDupConfig
+
+    for config, message in [(PrepareConfig(val_fraction=1.0), r"val_fraction must be in \[0, 1\)"),
+                            (PrepareConfig(clean=CleanConfig(min_chars=9, max_chars=3)), "below clean.min_chars 9"),
+                            (PrepareConfig(clean=CleanConfig(normalize="nfc")), "clean.normalize must be one of"),
+                            (PrepareConfig(near_dedup=NearDupConfig(threshold=1.0)),
+                             r"near_dedup\.threshold must be in \(0, 1\), got 1\.0"),
+                            (PrepareConfig(decontam=DecontamConfig(("e.jsonl",), action="bad")),  # type: ignore
+                             r"^config: decontam\.action must be drop or report, got 'bad'$")]:
+        with pytest.raises(ConfigError, match=message):
+            prepare([corpus["path"]], tmp_path / "out", config=config, workers=0)
+    assert not (tmp_path / "out").exists()
+
+
+def test_tally_counts_what_the_report_says():
+    from gpt2.data.prepare import Tally
+
+    t = Tally()
+    t.drop("too_short", "a:1")
+    t.drop("contaminated", "a:2")
+    t.keep("train", "a:3", contaminated=False)
+    t.keep("val", "a:4", contaminated=True)
+    assert t.documents(read=5) == {"read": 5, "kept": 2, "dropped": 2, "train": 1, "val": 1}
+    f = t.filters(None, decontaminating=True)
+    assert f["dropped"] == {"contaminated": 1, "too_short": 1} and f["contaminated_kept"] == 1
+    assert f["contaminated_documents"] == ["a:2", "a:4"]
+    assert t.filters(None, decontaminating=False)["contaminated_documents"] is None

@@ -225,3 +225,16 @@ def test_long_question_next_to_long_answers_at_every_batch_size(tmp_path, capsys
                      "--batch-size", bs, "--json", str(out)]) == 0, capsys.readouterr().err
         values[bs] = [m["value"] for m in json.loads(out.read_text())["results"][0]["metrics"]]
     assert values["1"] == values["2"] == values["16"]
+
+
+def test_set_reads_values_as_train_overrides_do():
+    """One KEY=VALUE parser (gpt2.settings) for `gpt2 train`'s overrides, `gpt2 prepare --set`
+    and `gpt2 eval --set`: TOML values, bare words as text."""
+    from gpt2.cli import eval as eval_cli
+    from gpt2.cli.main import build_parser
+    from gpt2.settings import parse_override
+
+    items = ["max_new_tokens=50", "join=true", "top_k=1_000", "name=a b", "quoted='7'"]
+    args = build_parser().parse_args(["eval", "--task", "x", "--shots", "2", *[a for i in items for a in ("--set", i)]])
+    assert eval_cli._settings(args) == dict(map(parse_override, items)) | {"shots": 2}
+    assert eval_cli._settings(args)["top_k"] == 1000 and eval_cli._settings(args)["quoted"] == "7"

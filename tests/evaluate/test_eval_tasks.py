@@ -260,7 +260,7 @@ def paris():
 
 
 def test_nq_open_exact_match(paris, tokenizer, tmp_path):
-    pytest.importorskip("gpt2.sampling")
+    pytest.importorskip("gpt2.generation")
     docs = [{"question": "Capital of Italy?", "answer": ["Rome"]},
             {"question": "Capital of France?", "answer": ["Paris", "paris, france"]},
             {"question": "Capital of Spain?", "answer": "Madrid"}]
@@ -270,7 +270,7 @@ def test_nq_open_exact_match(paris, tokenizer, tmp_path):
 
 
 def test_coqa_f1(paris, tokenizer, tmp_path):
-    pytest.importorskip("gpt2.sampling")
+    pytest.importorskip("gpt2.generation")
     conv = {"story": "Anna lives in Paris. She has a cat.", "questions": ["Where does Anna live?", "What pet?"],
             "answers": {"input_text": ["Paris", "a cat"]}}
     r = evaluate(paris, "coqa", write_jsonl(tmp_path / "coqa.jsonl", [conv]), tokenizer=tokenizer,
@@ -280,7 +280,7 @@ def test_coqa_f1(paris, tokenizer, tmp_path):
 
 
 def test_coqa_official_json(paris, tokenizer, tmp_path):
-    pytest.importorskip("gpt2.sampling")
+    pytest.importorskip("gpt2.generation")
     official = {"version": "1.0", "data": [{
         "story": "Anna lives in Paris.",
         "questions": [{"input_text": "Where does Anna live?", "turn_id": 1}, {"input_text": "Who?", "turn_id": 2}],
@@ -308,7 +308,7 @@ DOT, COLON, BANG = 13, 25, 0
 
 
 def test_summarization_first_sentences_and_top_k(tokenizer, tmp_path):
-    pytest.importorskip("gpt2.sampling")
+    pytest.importorskip("gpt2.generation")
     m = bigram_model({t: {nxt: 10.0, BANG: 1.0} for t, nxt in ((COLON, PARIS), (PARIS, DOT), (DOT, PARIS))})
     path = write_jsonl(tmp_path / "cnn.jsonl", [{"article": "The city is large and old.", "highlights": "Paris is big."}])
 
@@ -328,7 +328,7 @@ def test_summarization_first_sentences_and_top_k(tokenizer, tmp_path):
 
 @pytest.mark.parametrize("task, refs", [("wmt14_fr_en", "en"), ("wmt14_en_fr", "fr")])
 def test_translation_keeps_the_first_sentence(tokenizer, tmp_path, task, refs):
-    pytest.importorskip("gpt2.sampling")
+    pytest.importorskip("gpt2.generation")
     import sacrebleu
 
     # Greedy output after " =": " Paris is big. Paris is big. Paris is" (10 tokens, one line).
@@ -346,7 +346,7 @@ def test_translation_keeps_the_first_sentence(tokenizer, tmp_path, task, refs):
 
 
 def test_generation_shows_progress(paris, tokenizer, tmp_path, capsys):
-    pytest.importorskip("gpt2.sampling")
+    pytest.importorskip("gpt2.generation")
     docs = [{"question": "Capital of France?", "answer": ["Paris"]}] * 3
     evaluate(paris, "nq_open", write_jsonl(tmp_path / "nq.jsonl", docs), tokenizer=tokenizer, shots=1,
              max_new_tokens=1, batch_size=1, progress=True)

@@ -8,7 +8,6 @@ bundled demo model unless --model names another (as for `gpt2 generate`).
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 # Upper bounds of the CLI's own numbers (the tasks' settings' bounds live in evaluate/options.py).
@@ -28,6 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "-m", metavar="NAME_OR_DIR",
                    help="demo (the bundled demo model, the default, as gpt2 generate), "
                         "a checkpoint directory or a hub name such as gpt2")
+    p.add_argument("--adapter", metavar="DIR", help="a LoRA adapter (PEFT's format) put on --model")
     p.add_argument("--task", "-t", metavar="TASK[,TASK...]", help="task name(s), comma-separated")
     p.add_argument("--data", metavar="PATH",
                    help="local data file in the dataset's published format (default: the hub, when online)")
@@ -42,7 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"translation / QA: example pairs in the context, 0 to {MAX_SHOTS:,}")
     p.add_argument("--seed", type=int_in(0, MAX_SEED), help=f"sampling seed (summarization), 0 to {MAX_SEED}")
     p.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
-                   help="any other task setting, e.g. --set max_new_tokens=50 (JSON values)")
+                   help="any other task setting, e.g. --set max_new_tokens=50 (values as in gpt2 train's "
+                        "overrides: TOML values such as 50, true, 'text'; other words are text)")
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default cpu)")
     p.add_argument("--dtype", default="float32",
                    help="float32 (default, whatever the checkpoint stores), bfloat16, float16")
@@ -73,21 +74,13 @@ def list_tasks() -> str:
 
 
 def _settings(args: argparse.Namespace) -> dict:
+    """The task settings --set and the options --stride, --shots and --seed give (names, types and
+    ranges are the task's to check: evaluate/options.py)."""
     from ..errors import UsageError
     from ..evaluate.options import OWN_FLAGS
+    from ..settings import parse_overrides
 
-    out: dict = {}
-    for item in args.set:
-        key, eq, value = item.partition("=")
-        key = key.strip()
-        if not eq or not key:
-            raise UsageError(f"--set {item!r}: expected KEY=VALUE, e.g. --set max_new_tokens=50")
-        if key in out:
-            raise UsageError(f"--set {key} given twice; give each setting once")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
+    out = parse_overrides(args.set, "--set")
     for name in OWN_FLAGS:
         if getattr(args, name) is not None:
             if name in out:
@@ -126,13 +119,12 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import DEFAULT_MODEL, load
 
     name = args.model or DEFAULT_MODEL
-    model, tokenizer = load(name, device=device, dtype=dtype)
-    model.name_or_path = name  # shown in the report
+    model, tokenizer = load(name, adapter=args.adapter, device=device, dtype=dtype)
     progress = not args.no_progress and sys.stderr.isatty()
     results = []
     for task, data in zip(names, loaded):
         results.append(evaluate(model, task, data, tokenizer=tokenizer, limit=args.limit,
-                                batch_size=args.batch_size, progress=progress, **settings))
+                                batch_size=args.batch_size, progress=progress, model_source=name, **settings))
     print(format_table(results), flush=True)  # a full stdout fails before the report is written
     if args.json:
         write_json(results, args.json)

@@ -6,6 +6,8 @@
     echo "Once upon a time" | gpt2 generate - --temperature 0  # greedy, prompt from stdin
     gpt2 generate --interactive --model DIR                    # a prompt loop
     gpt2 generate "Hi" --json --n-samples 2                    # one JSON object per sample
+    gpt2 generate --model runs/chat/final --chat "Who are you?"   # through the chat template
+    gpt2 generate --model demo --adapter runs/x/final-adapter "Hi"  # a LoRA adapter on a base
 
 stdout holds only the generated text (or the JSON lines); information and warnings go to
 stderr. Each sample ends with a newline; with --n-samples above 1, each sample is preceded on
@@ -14,27 +16,32 @@ stdout by a separator line, as OpenAI's scripts print it:
 --interactive: Ctrl-C stops the answer being written and returns to the prompt; at the prompt,
 Ctrl-D (end of input) ends with exit code 0 and Ctrl-C with exit code 130. On a terminal the
 prompt line has readline's editing and history. Ctrl-C anywhere else ends with exit code 130.
-A thin layer over gpt2.sampling.generate / stream.
+A thin layer over gpt2.generation.generate / stream.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import warnings
 from typing import TYPE_CHECKING
 
-from ..config import MAX_NEW_TOKENS, MAX_SAMPLES, MAX_SEED, MAX_TOP_K
 from ..errors import UsageError
+from ..generation.options import INF, NumericOption, SamplingOptions, numeric_options, show_number
 from .numbers import float_in, int_in
 
 if TYPE_CHECKING:
     from ..model import GPT2
-    from ..sampling import SamplingOptions
 
 DTYPES = ("float32", "bfloat16", "float16")
 PROMPT = "Model prompt >>> "
+# Where the command departs from the options' declarations: its own defaults (with the reason
+# shown in --help) and what its help adds.
+CLI_DEFAULTS = {"top_k": (40, "OpenAI's setting")}
+HELP_MORE = {"seed": ": the same seed gives the same samples",
+             "n_samples": "; above 1, a separator line precedes each sample on stdout"}
 
 
 def separator(index: int) -> str:
@@ -54,26 +61,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--model", metavar="NAME_OR_DIR", default="demo",
                    help="demo (the bundled demo model, the default), a preset or hub name such as "
                         "gpt2, or a checkpoint directory")
-    p.add_argument("--max-new-tokens", type=int_in(1, MAX_NEW_TOKENS), default=256, metavar="N",
-                   help=f"tokens to generate per sample, 1 to {MAX_NEW_TOKENS} (default 256)")
-    p.add_argument("--temperature", type=float_in(0, None), default=1.0, metavar="T",
-                   help="softmax temperature, a finite number >= 0; 0 = greedy (default 1)")
-    p.add_argument("--top-k", type=int_in(0, MAX_TOP_K), default=40, metavar="K",
-                   help=f"sample among the K most likely tokens, 0 to {MAX_TOP_K}; 0 = off "
-                        "(default 40, OpenAI's setting)")
-    p.add_argument("--top-p", type=float_in(0, 1, low_open=True), default=1.0, metavar="P",
-                   help="nucleus sampling mass, in (0, 1]; 1 = off (default 1)")
-    p.add_argument("--repetition-penalty", type=float_in(0, None, low_open=True), default=1.0, metavar="R",
-                   help="CTRL's penalty on tokens already present, a finite number > 0; 1 = off (default 1)")
-    p.add_argument("--stop", action="append", default=[], metavar="TEXT",
-                   help="stop when this text appears (not printed); repeatable")
-    p.add_argument("--ignore-eot", action="store_true",
-                   help="keep going past <|endoftext|> (as OpenAI's scripts do) instead of stopping there")
-    p.add_argument("--seed", type=int_in(0, MAX_SEED), default=None, metavar="S",
-                   help="random seed, 0 to 2**63 - 1: the same seed gives the same samples")
-    p.add_argument("--n-samples", type=int_in(1, MAX_SAMPLES), default=1, metavar="N",
-                   help=f"samples per prompt, 1 to {MAX_SAMPLES} (default 1); above 1, a separator "
-                        "line precedes each sample on stdout")
+    p.add_argument("--adapter", metavar="DIR",
+                   help="a LoRA adapter (PEFT's format, e.g. RUN_DIR/final-adapter) put on --model")
+    p.add_argument("--chat", action="store_true",
+                   help="the prompt is a user message: send it through the model's chat template "
+                        "(an instruction-tuned model's own; else a plain User:/Assistant: transcript) "
+                        "and stop at the end of the answer")
+    add_option_flags(p)
     p.add_argument("--unconditional", action="store_true", help="no prompt: start from <|endoftext|>")
     p.add_argument("--interactive", action="store_true",
                    help="read prompts in a loop; Ctrl-C stops an answer, Ctrl-D ends")
@@ -85,6 +79,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
+def add_option_flags(p: argparse.ArgumentParser, options_type: type[SamplingOptions] = SamplingOptions) -> None:
+    """One flag per field of the options, in field order: the numeric ones (every processor's
+    setting among them) from their declarations, --stop and --ignore-eot for the stops."""
+    numeric = {o.name: o for o in numeric_options(options_type)}
+    for f in dataclasses.fields(options_type):
+        if f.name == "stop":
+            p.add_argument("--stop", action="append", default=[], metavar="TEXT",
+                           help="stop when this text appears (not printed); repeatable")
+        elif f.name == "stop_token_ids":
+            p.add_argument("--ignore-eot", action="store_true",
+                           help="keep going past <|endoftext|> (as OpenAI's scripts do) instead of stopping there")
+        else:
+            _add_numeric_flag(p, numeric[f.name])
+
+
+def _add_numeric_flag(p: argparse.ArgumentParser, o: NumericOption) -> None:
+    """--name-with-dashes: the option's range as the argparse type, its words as the help."""
+    r = o.range
+    if o.integer:
+        parse = int_in(r.low, r.high)
+    else:
+        parse = float_in(r.low, None if r.high == INF else r.high, low_open=r.low_open, high_open=r.high_open)
+    default, why = CLI_DEFAULTS.get(o.name, (o.default, None))
+    text = f"{o.help}, {o.bounds()}" + (f"; {o.note}" if o.note else "")
+    if default is not None:
+        text += f" (default {show_number(default)}{f', {why}' if why else ''})"
+    p.add_argument(f"--{o.name.replace('_', '-')}", type=parse, default=default, metavar=o.metavar,
+                   help=text + HELP_MORE.get(o.name, ""))
+
+
 def run(args: argparse.Namespace) -> int:
     # Every check that needs no model comes first, so a mistake costs no loading time.
     options = _options(args)
@@ -92,38 +116,51 @@ def run(args: argparse.Namespace) -> int:
     from ..devices import parse_device
 
     device = parse_device(args.device, "--device")
-    sys.stdout.flush()  # a closed stdout is an error now, not after loading the model
+    sys.stdout.flush()  # a closed stdout fails here, before the model loads
     from ..loading import load
 
     if args.interactive:
         _note(f"Loading {args.model} on {device} ...")
-    model, tokenizer = load(args.model, device=device, dtype=args.dtype)
-    from ..sampling import ContextWindowWarning
+    model, tokenizer = load(args.model, adapter=args.adapter, device=device, dtype=args.dtype)
+    if args.chat:
+        options, prompt = _chat(tokenizer, options, prompt)
+    from ..generation import ContextWindowWarning
 
     with warnings.catch_warnings():
         warnings.simplefilter("always", ContextWindowWarning)
         warnings.showwarning = _warn_to_stderr
         if args.interactive:
-            return _interactive(model, tokenizer, options, args.json)
+            return _interactive(model, tokenizer, options, args.json, chat=args.chat)
         _sample(model, tokenizer, prompt, options, args.json)
     return 0
 
 
-def _options(args: argparse.Namespace) -> "SamplingOptions":
-    from ..sampling import SamplingOptions
+def _chat(tokenizer, options: SamplingOptions, message: str | None) -> tuple[SamplingOptions, list[int] | None]:
+    """A user message -> the chat template's prompt ids, and the options that end the answer:
+    at the template's end-of-turn token, or (plain transcript) at the next "User:" line."""
+    from ..finetune.instruct import IM_END, PLAIN_STOP, encode_prompt
 
+    if IM_END in tokenizer.special_tokens:
+        stops = dict(stop_token_ids=(tokenizer.eot_token, tokenizer.special_tokens[IM_END]))
+    else:
+        stops = dict(stop=tuple(options.stop) + PLAIN_STOP)
+    options = dataclasses.replace(options, **stops)
+    if message is None:  # interactive: each line becomes a message
+        return options, None
+    return options, encode_prompt(tokenizer, [{"role": "user", "content": message}])
+
+
+def _options(args: argparse.Namespace, options_type: type[SamplingOptions] = SamplingOptions) -> SamplingOptions:
     if any(s == "" for s in args.stop):
         raise UsageError("--stop '': empty text; give the text to stop at")
     if args.interactive and (args.unconditional or args.prompt is not None):
         raise UsageError("--interactive reads its prompts itself: give no PROMPT and no --unconditional")
     if args.unconditional and args.prompt is not None:
         raise UsageError("--unconditional takes no PROMPT")
-    # The argparse types enforce the ranges SamplingOptions checks (the same constants).
-    return SamplingOptions(
-        max_new_tokens=args.max_new_tokens, temperature=args.temperature, top_k=args.top_k,
-        top_p=args.top_p, repetition_penalty=args.repetition_penalty, stop=tuple(args.stop),
-        stop_token_ids=() if args.ignore_eot else None, seed=args.seed, n_samples=args.n_samples,
-    )
+    if args.chat and args.unconditional:
+        raise UsageError("--chat needs a message: give a PROMPT (or --interactive), not --unconditional")
+    numbers = {o.name: getattr(args, o.name) for o in numeric_options(options_type)}
+    return options_type(**numbers, stop=tuple(args.stop), stop_token_ids=() if args.ignore_eot else None)
 
 
 def _prompt(args: argparse.Namespace) -> str | None:
@@ -142,35 +179,32 @@ def _prompt(args: argparse.Namespace) -> str | None:
     return prompt
 
 
-def _sample(model: "GPT2", tokenizer, prompt: str | None, options: "SamplingOptions", as_json: bool) -> None:
-    from ..sampling import generate, stream
+def _sample(model: "GPT2", tokenizer, prompt: str | list[int] | None, options: SamplingOptions,
+            as_json: bool) -> None:
+    from ..generation import generate, stream
 
-    kwargs = dict(max_new_tokens=options.max_new_tokens, temperature=options.temperature,
-                  top_k=options.top_k, top_p=options.top_p,
-                  repetition_penalty=options.repetition_penalty, stop=options.stop,
-                  stop_token_ids=options.stop_token_ids, seed=options.seed)
     if as_json:  # all samples decoded together, as a batch
-        for s in generate(model, tokenizer, prompt, n_samples=options.n_samples, **kwargs):
+        for s in generate(model, tokenizer, prompt, options):
             print(json.dumps({"prompt_tokens": s.prompt_tokens, "tokens": s.tokens, "text": s.text}),
                   flush=True)
         return
     # Text streams sample after sample; sample j is the same as generate(n_samples=n)'s j-th,
     # and one seed (drawn here if none was given) makes the n samples distinct and reproducible.
-    if kwargs["seed"] is None and options.n_samples > 1 and not options.greedy:
+    if options.seed is None and options.n_samples > 1 and not options.greedy:
         import secrets
 
-        kwargs["seed"] = secrets.randbits(63)
+        options = dataclasses.replace(options, seed=secrets.randbits(63))
     for j in range(options.n_samples):
         if options.n_samples > 1:
             print(separator(j + 1), flush=True)
-        for piece in stream(model, tokenizer, prompt, sample_index=j, **kwargs):
+        for piece in stream(model, tokenizer, prompt, options, sample_index=j):
             sys.stdout.write(piece)
             sys.stdout.flush()
         sys.stdout.write("\n")
         sys.stdout.flush()
 
 
-def _interactive(model: "GPT2", tokenizer, options: "SamplingOptions", as_json: bool) -> int:
+def _interactive(model: "GPT2", tokenizer, options: SamplingOptions, as_json: bool, chat: bool = False) -> int:
     """OpenAI's interactive_conditional_samples.py: prompt, samples, repeat. Ctrl-C during an
     answer returns to the prompt; EOF at the prompt ends (0); Ctrl-C at the prompt reaches main
     (130)."""
@@ -184,6 +218,10 @@ def _interactive(model: "GPT2", tokenizer, options: "SamplingOptions", as_json: 
             _note("Prompt should not be empty!")
             continue
         try:
+            if chat:
+                from ..finetune.instruct import encode_prompt
+
+                prompt = encode_prompt(tokenizer, [{"role": "user", "content": prompt}])
             _sample(model, tokenizer, prompt, options, as_json)
         except KeyboardInterrupt:  # stop this answer only
             sys.stdout.write("\n")

@@ -17,7 +17,7 @@ import sys
 from typing import NoReturn
 
 # Subcommands in the order `gpt2 --help` lists them.
-COMMANDS = ("generate", "info", "tokenizer", "prepare", "overlap", "train", "eval", "plot")
+COMMANDS = ("generate", "info", "tokenizer", "prepare", "overlap", "train", "finetune", "predict", "eval", "plot")
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     parser = OneLineParser(
         prog="gpt2",
-        description="GPT-2: models, OpenAI's tokenizer, sampling, data, training, evaluation.",
+        description="GPT-2: models, OpenAI's tokenizer, sampling, data, training, fine-tuning, evaluation.",
     )
     parser.add_argument("--version", action="version", version=f"gpt2 {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=OneLineParser)
@@ -47,8 +47,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..errors import GPT2Error
-    from ..errors import StdoutGone
+    from ..errors import GPT2Error, StdoutGone
     from .streams import GuardedStdout
 
     try:

@@ -5,6 +5,12 @@ INPUT: text files (one document each, or split with --separator), .jsonl[.gz|.xz
 prepares the bundled Shakespeare + King James Bible corpus instead, with the demo model's own
 8,192-token vocabulary unless --tokenizer names another, so that `gpt2 train configs/demo.toml`
 then trains the demo model's shape (6.9M parameters). Ctrl-C stops the run and leaves OUT as it was.
+
+Settings (gpt2.data.PrepareConfig, recorded in OUT/manifest.json) come from --config FILE.toml,
+then the options below, then --set KEY=VALUE (repeatable; dotted keys and TOML values, as in
+`gpt2 train`'s overrides: --set clean.min_chars=200 --set near_dedup=false --set
+decontam.eval_files='["eval.jsonl"]'). Each option is a shorthand for one key: --min-chars N is
+--set clean.min_chars=N.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
 from .numbers import float_in, int_in
@@ -21,12 +27,75 @@ if TYPE_CHECKING:
     from ..data import PrepareConfig
 
 
-# Ranges of the numeric options (also in their help): beyond them a value is a mistake.
-MAX_CHARS = 10**12  # characters in one document
-MAX_NUM_PERM = 1024  # choosing the LSH bands takes ~0.3 s at 1024
-MAX_NGRAM = 100
-MAX_SHARD_TOKENS = 10**12
 MAX_WORKERS = 512
+
+
+class _SettingValue:
+    """The argparse type of an option that sets a numeric setting: the setting's own range
+    (gpt2.data.prepare), looked up when first needed, since importing the pipeline would slow
+    every command's start; `%(type)s` in the option's help shows it."""
+
+    def __init__(self, key: str, kind: type) -> None:
+        self.key, self.kind = key, kind  # no __name__: argparse would show it for %(type)s
+
+    def _range(self):  # noqa: ANN202 (settings.Range, imported late)
+        from ..data.prepare import numeric_ranges
+
+        return numeric_ranges()[self.key]
+
+    def __call__(self, text: str) -> Any:
+        r = self._range()
+        if self.kind is int:
+            return int_in(r.low, r.high)(text)
+        return float_in(r.low, r.high, low_open=r.low_open, high_open=r.high_open)(text)
+
+    def __str__(self) -> str:
+        r = self._range()
+        return f"{r.low:,} to {r.high:,}" if self.kind is int else f"in {r}"
+
+
+def _off(_given: bool) -> bool:
+    """A switch's value: `--no-x` (or --keep-control) sets its setting to false."""
+    return False
+
+
+def _normal_form(form: str) -> str | bool:
+    return False if form == "none" else form
+
+
+def _separator(text: str) -> str:
+    """--separator with its backslash escapes applied."""
+    try:
+        return text.encode("latin-1", "backslashreplace").decode("unicode_escape")
+    except UnicodeDecodeError as e:
+        raise UsageError(f"--separator {text!r}: bad escape ({e.reason}); write escapes as \\n, \\t, "
+                         f"\\x1e, \\u2028") from None
+
+
+# The options that are shorthands for settings: (option, key, what its value becomes; None: itself).
+# Applied in this order, so a switch below wins over the values above (--no-near-dedup over --num-perm).
+OPTIONS: tuple[tuple[str, str, Callable[[Any], Any] | None], ...] = (
+    ("--text-field", "read.text_field", None),
+    ("--separator", "read.separator", _separator),
+    ("--strict", "read.strict", None),
+    ("--normalize", "clean.normalize", _normal_form),
+    ("--keep-control", "clean.strip_control", _off),
+    ("--min-chars", "clean.min_chars", None),
+    ("--max-chars", "clean.max_chars", None),
+    ("--near-dup-threshold", "near_dedup.threshold", None),
+    ("--num-perm", "near_dedup.num_perm", None),
+    ("--decontaminate", "decontam.eval_files", None),
+    ("--decontam-ngram", "decontam.ngram", None),
+    ("--decontam-action", "decontam.action", None),
+    ("--val-fraction", "val_fraction", None),
+    ("--shard-tokens", "shard_tokens", None),
+    ("--no-quality", "clean.quality", _off),
+    ("--no-exact-dedup", "exact_dedup", _off),
+    ("--no-near-dedup", "near_dedup", _off),
+    ("--no-dedup", "exact_dedup", _off),
+    ("--no-dedup", "near_dedup", _off),
+)
+_OPTION_OF = {key: option for option, key, _ in reversed(OPTIONS)}  # for errors: a key's first option
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -42,39 +111,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="gpt2 (GPT-2's 50,257 tokens), demo (the bundled demo model's 8,192) or a tokenizer "
                         "directory; default: demo with --corpus demo (what the demo model and configs/demo.toml "
                         "use), else gpt2")
+    g = p.add_argument_group("settings")
+    g.add_argument("--config", metavar="FILE.toml", help="settings from a TOML file (keys as for --set)")
+    g.add_argument("--set", metavar="KEY=VALUE", action="append", default=[],
+                   help="set any setting, e.g. --set clean.quality.min_words=20 (after --config and the "
+                        "options below; each key once)")
     g = p.add_argument_group("reading")
-    g.add_argument("--text-field", default="text", help="JSONL/Parquet field holding the text (default: text)")
+    g.add_argument("--text-field", help="JSONL/Parquet field holding the text (default: text)")
     g.add_argument("--separator", help=r"split .txt files into documents at this string (escapes like \n work)")
     g.add_argument("--strict", action="store_true", help="stop at a bad JSONL line or unreadable file")
     g = p.add_argument_group("cleaning and filtering (all on by default)")
-    g.add_argument("--normalize", default="NFC", choices=["NFC", "NFKC", "NFD", "NFKD", "none"],
+    g.add_argument("--normalize", choices=["NFC", "NFKC", "NFD", "NFKD", "none"],
                    help="Unicode normalization form of the text kept (default NFC); n-gram matching "
                         "(near-duplicates, decontamination) compares NFKC forms whatever this says")
     g.add_argument("--keep-control", action="store_true", help="keep control characters and \\r")
-    g.add_argument("--min-chars", type=int_in(0, MAX_CHARS), default=1,
-                   help=f"drop shorter documents (0 to {MAX_CHARS:,}, default 1)")
-    g.add_argument("--max-chars", type=int_in(1, MAX_CHARS),
-                   help=f"drop longer documents (1 to {MAX_CHARS:,}, at least --min-chars; default: no limit)")
+    g.add_argument("--min-chars", type=_SettingValue("clean.min_chars", int),
+                   help="drop shorter documents (%(type)s, default 1)")
+    g.add_argument("--max-chars", type=_SettingValue("clean.max_chars", int),
+                   help="drop longer documents (%(type)s, at least --min-chars; default: no limit)")
     g.add_argument("--no-quality", action="store_true", help="switch off the Gopher-style quality rules")
     g.add_argument("--no-exact-dedup", action="store_true", help="keep exact duplicates")
     g.add_argument("--no-near-dedup", action="store_true", help="keep near duplicates (MinHash LSH off)")
     g.add_argument("--no-dedup", action="store_true", help="both of the above")
-    g.add_argument("--near-dup-threshold", type=float_in(0, 1, low_open=True, high_open=True), default=0.8,
-                   help="Jaccard similarity above which documents are near duplicates (in (0, 1), default 0.8)")
-    g.add_argument("--num-perm", type=int_in(1, MAX_NUM_PERM), default=128,
-                   help=f"MinHash permutations (1 to {MAX_NUM_PERM}, default 128)")
-    g.add_argument("--decontaminate", nargs="+", metavar="EVAL", default=[],
+    g.add_argument("--near-dup-threshold", type=_SettingValue("near_dedup.threshold", float),
+                   help="Jaccard similarity above which documents are near duplicates (%(type)s, default 0.8)")
+    g.add_argument("--num-perm", type=_SettingValue("near_dedup.num_perm", int),
+                   help="MinHash permutations (%(type)s, default 128)")
+    g.add_argument("--decontaminate", nargs="+", metavar="EVAL",
                    help="evaluation files whose n-grams training documents must not share")
-    g.add_argument("--decontam-ngram", type=int_in(1, MAX_NGRAM), default=8,
-                   help=f"n-gram length in words (1 to {MAX_NGRAM}, default 8)")
-    g.add_argument("--decontam-action", choices=["drop", "report"], default="drop",
+    g.add_argument("--decontam-ngram", type=_SettingValue("decontam.ngram", int),
+                   help="n-gram length in words (%(type)s, default 8)")
+    g.add_argument("--decontam-action", choices=["drop", "report"],
                    help="drop contaminated documents (default) or only count them")
     g = p.add_argument_group("output")
-    g.add_argument("--val-fraction", type=float_in(0, 1, high_open=True),
-                   help="share of documents for validation, by content hash (in [0, 1); default 0.005, "
+    g.add_argument("--val-fraction", type=_SettingValue("val_fraction", float),
+                   help="share of documents for validation, by content hash (%(type)s; default 0.005, "
                         "0.1 for --corpus demo)")
-    g.add_argument("--shard-tokens", type=int_in(1, MAX_SHARD_TOKENS), default=100_000_000,
-                   help=f"tokens per shard (1 to {MAX_SHARD_TOKENS:,}, default 100,000,000)")
+    g.add_argument("--shard-tokens", type=_SettingValue("shard_tokens", int),
+                   help="tokens per shard (%(type)s, default 100,000,000)")
     g.add_argument("--workers", type=int_in(0, MAX_WORKERS),
                    help=f"tokenization processes (0 to {MAX_WORKERS}; 0: none, all in this process; "
                         f"default: one per core)")
@@ -97,18 +171,6 @@ def _record_command_line(parser: argparse.ArgumentParser) -> None:
     parser.parse_known_args = parse_and_record  # type: ignore[method-assign]
 
 
-def _separator(text: str) -> str:
-    """--separator with its backslash escapes applied; it must not be empty."""
-    try:
-        sep = text.encode("latin-1", "backslashreplace").decode("unicode_escape")
-    except UnicodeDecodeError as e:
-        raise UsageError(f"--separator {text!r}: bad escape ({e.reason}); write escapes as \\n, \\t, "
-                         f"\\x1e, \\u2028") from None
-    if not sep:
-        raise UsageError("--separator must not be empty (give the string between documents, e.g. '\\n\\n')")
-    return sep
-
-
 def _progress_printer() -> Callable[[dict], None]:
     """Progress on stderr: a line when reading starts, the first count after a second, then one
     every 5 seconds."""
@@ -127,44 +189,45 @@ def _progress_printer() -> Callable[[dict], None]:
     return progress
 
 
-def build_config(args: argparse.Namespace) -> PrepareConfig:
-    from ..data import CleanConfig, DecontamConfig, NearDupConfig, PrepareConfig, ReadOptions
+def _options_layer(args: argparse.Namespace) -> dict:
+    """The settings the options given set, as a settings tree."""
+    from ..settings import set_dotted
 
-    if args.no_dedup:
-        args.no_exact_dedup = args.no_near_dedup = True
-    if args.max_chars is not None and args.max_chars < args.min_chars:
-        raise UsageError(f"--max-chars {args.max_chars} is below --min-chars {args.min_chars}: every "
-                         f"document would be dropped; raise --max-chars or lower --min-chars")
-    if not args.text_field:
-        raise UsageError("--text-field must not be empty (the JSONL/Parquet field holding the text, e.g. text)")
-    config = PrepareConfig(
-        read=ReadOptions(args.text_field, None if args.separator is None else _separator(args.separator),
-                         args.strict),
-        clean=CleanConfig(normalize=None if args.normalize == "none" else args.normalize,
-                          strip_control=not args.keep_control, min_chars=args.min_chars, max_chars=args.max_chars,
-                          **({"quality": None} if args.no_quality else {})),
-        exact_dedup=not args.no_exact_dedup,
-        near_dedup=None if args.no_near_dedup else NearDupConfig(args.near_dup_threshold, args.num_perm),
-        decontam=DecontamConfig(tuple(args.decontaminate), args.decontam_ngram, args.decontam_action)
-        if args.decontaminate else None,
-        shard_tokens=args.shard_tokens,
-        **({} if args.val_fraction is None else {"val_fraction": args.val_fraction}),
-    )
-    return config
+    data: dict = {}
+    for option, key, convert in OPTIONS:
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is not None and value is not False:  # given
+            set_dotted(data, key, value if convert is None else convert(value))
+    return data
+
+
+def _layers(args: argparse.Namespace) -> list[tuple[str, dict]]:
+    """The run's settings trees, by source, in the order they apply: --config, options, --set.
+    The options are checked alone first, so that settings they contradict each other in are named
+    by their options."""
+    from ..data.prepare import build_config
+    from ..settings import nest, parse_overrides, read_toml
+
+    options = _options_layer(args)
+    build_config([("", options)], label=lambda key: _OPTION_OF.get(key, key))
+    layers = [("options", options), ("--set", nest(parse_overrides(args.set, "--set")))]
+    return layers if args.config is None else [(args.config, read_toml(args.config)), *layers]
 
 
 def resolve(args: argparse.Namespace) -> tuple[list[str], PrepareConfig]:
     """(inputs, config) of the run the options describe."""
     from ..data import corpus
+    from ..data.prepare import build_config
 
-    config = build_config(args)
+    layers = _layers(args)
+    config = build_config(layers)
     inputs = list(args.inputs)
     if args.corpus:
         if inputs:
             raise UsageError("give either INPUT files or --corpus, not both")
         inputs = [str(corpus.corpus_path(args.corpus))]
-        config = corpus.corpus_config(config, **({} if args.val_fraction is None else
-                                                 {"val_fraction": args.val_fraction}))
+        chosen = any("val_fraction" in data for _, data in layers)  # else the corpus's own share
+        config = corpus.corpus_config(config, **({"val_fraction": config.val_fraction} if chosen else {}))
     elif not inputs:
         raise UsageError("no INPUT given (files, directories, hf:NAME, or --corpus demo)")
     return inputs, config
@@ -196,7 +259,8 @@ def run(args: argparse.Namespace) -> int:
     f = m["filters"]
     for reason, count in f["dropped"].items():
         print(f"  dropped {count:,}: {reason}")
-    steps = {"control_characters": "control characters removed", "normalization": f"{args.normalize} normalized"}
+    steps = {"control_characters": "control characters removed",
+             "normalization": f"{config.clean.normalize} normalized"}
     for step, count in f["changed"].items():
         if count:
             print(f"  {steps.get(step, step)}: {count:,} document(s), kept")

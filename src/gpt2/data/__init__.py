@@ -1,6 +1,7 @@
 """Data: a WebText-style corpus pipeline, GPT-2's 8-gram overlap analysis, and resumable loaders.
 
     prepare(inputs, out_dir, ...)       raw text -> cleaned, de-duplicated token shards + manifest
+    build_config(layers)                a PrepareConfig from TOML / option / `key=value` trees, checked
     overlap(train, evals, ...)          % of each evaluation file's 8-grams in the training data
     ShardLoader / ValLoader             (x, y) batches over the shards, with state_dict()
     Dataset                             a prepared directory: manifest, shards as memory maps
@@ -18,13 +19,13 @@ from .decontam import DecontamConfig, EvalNgrams
 from .dedup import NearDupConfig
 from ..errors import DataError
 from .overlap import OverlapReport, overlap
-from .prepare import PrepareConfig, prepare
+from .prepare import PrepareConfig, build_config, prepare
 from .shards import Dataset
 from .sources import ReadOptions
 
 __all__ = [
     "CleanConfig", "QualityConfig", "DecontamConfig", "EvalNgrams", "NearDupConfig", "DataError",
-    "OverlapReport", "overlap", "PrepareConfig", "prepare", "Dataset", "ReadOptions", "corpus_path",
+    "OverlapReport", "overlap", "PrepareConfig", "build_config", "prepare", "Dataset", "ReadOptions", "corpus_path",
     "ShardLoader", "ValLoader",
 ]
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
+
+from ..settings import num
+
+# Upper bounds of the settings' ranges: beyond them a value is a mistake.
+MAX_CHARS = 10**12  # characters in one document
+MAX_WORDS = 10**12  # words in one document
 
 # C0 and C1 control characters except tab and newline; carriage returns become newlines first.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufeff]")
@@ -35,29 +41,28 @@ _ELLIPSIS_END = re.compile(r"(?:\.\.\.|\u2026)\s*$", re.M)
 class QualityConfig:
     """Gopher's quality thresholds; None switches a rule off."""
 
-    min_words: int | None = 50
-    max_words: int | None = 100_000
-    min_mean_word_length: float | None = 3.0
-    max_mean_word_length: float | None = 10.0
-    max_symbol_word_ratio: float | None = 0.1  # "#" and ellipses per word
-    max_bullet_lines: float | None = 0.9  # fraction of lines that start with a bullet
-    max_ellipsis_lines: float | None = 0.3  # fraction of lines that end with an ellipsis
-    min_alpha_words: float | None = 0.8  # fraction of words with at least one letter
-    min_stop_words: int | None = 2  # distinct English stop words ("the", "and", ...)
-    max_duplicate_lines: float | None = 0.3  # fraction of non-empty lines seen before in the doc
-    max_duplicate_line_chars: float | None = 0.2  # fraction of characters in such lines
+    min_words: int | None = num(50, 0, MAX_WORDS)
+    max_words: int | None = num(100_000, 0, MAX_WORDS)
+    min_mean_word_length: float | None = num(3.0, 0, MAX_CHARS)
+    max_mean_word_length: float | None = num(10.0, 0, MAX_CHARS)
+    # "#" and ellipses per word: may pass 1
+    max_symbol_word_ratio: float | None = num(0.1, 0, MAX_CHARS)
+    max_bullet_lines: float | None = num(0.9, 0, 1)  # fraction of lines that start with a bullet
+    max_ellipsis_lines: float | None = num(0.3, 0, 1)  # fraction of lines that end with an ellipsis
+    min_alpha_words: float | None = num(0.8, 0, 1)  # fraction of words with at least one letter
+    # distinct English stop words ("the", "and", ...): at most all of _STOP_WORDS' 8
+    min_stop_words: int | None = num(2, 0, 8)
+    max_duplicate_lines: float | None = num(0.3, 0, 1)  # fraction of non-empty lines seen before in the doc
+    max_duplicate_line_chars: float | None = num(0.2, 0, 1)  # fraction of characters in such lines
 
 
 @dataclass(frozen=True)
 class CleanConfig:
     normalize: str | None = "NFC"  # a unicodedata form: NFC, NFKC, NFD, NFKD; None leaves text as is
     strip_control: bool = True  # drop control characters, turn \r\n and \r into \n
-    min_chars: int = 1  # after cleaning; an empty document is always dropped
-    max_chars: int | None = None
+    min_chars: int = num(1, 0, MAX_CHARS)  # after cleaning; an empty document is always dropped
+    max_chars: int | None = num(None, 1, MAX_CHARS)
     quality: QualityConfig | None = field(default_factory=QualityConfig)
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 def clean_text(text: str, config: CleanConfig) -> str:

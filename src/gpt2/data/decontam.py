@@ -12,9 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from ..settings import num
+from .dedup import MAX_NGRAM
 from .ngrams import ngram_hashes
 from .sources import ReadOptions, expand_inputs, iter_documents
 
@@ -22,11 +25,8 @@ from .sources import ReadOptions, expand_inputs, iter_documents
 @dataclass(frozen=True)
 class DecontamConfig:
     eval_files: tuple[str, ...] = ()
-    ngram: int = 8
-    action: str = "drop"  # "drop" or "report"
-
-    def to_dict(self) -> dict:
-        return {"eval_files": list(self.eval_files), "ngram": self.ngram, "action": self.action}
+    ngram: int = num(8, 1, MAX_NGRAM)
+    action: Literal["drop", "report"] = "drop"  # report: keep contaminated documents, only count them
 
 
 class EvalNgrams:

@@ -24,14 +24,18 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
 
+from ..settings import num
 from .ngrams import _mix, ngram_hashes, ngrams_of_words, word_hashes
 
 _MERSENNE_32_MAX = (1 << 32) - 1
+# Upper bounds of the settings' ranges (decontam.py's n-grams share MAX_NGRAM).
+MAX_NUM_PERM = 1024  # choosing the LSH bands takes ~0.3 s at 1024
+MAX_NGRAM = 100  # words in an n-gram
 
 
 def content_key(text: str) -> bytes:
@@ -41,13 +45,13 @@ def content_key(text: str) -> bytes:
 
 @dataclass(frozen=True)
 class NearDupConfig:
-    threshold: float = 0.8  # estimated Jaccard similarity of 5-gram sets at which a document is dropped
-    num_perm: int = 128
-    ngram: int = 5
-    seed: int = 1  # datasketch's default seed, so that signatures equal datasketch.MinHash()'s
-
-    def to_dict(self) -> dict:
-        return asdict(self) | {"bands": self.bands_rows()[0], "rows": self.bands_rows()[1]}
+    # estimated Jaccard similarity of 5-gram sets at which a document is dropped
+    threshold: float = num(0.8, 0, 1, low_open=True, high_open=True)
+    num_perm: int = num(128, 1, MAX_NUM_PERM)
+    ngram: int = num(5, 1, MAX_NGRAM)
+    # datasketch's default seed, so that signatures equal datasketch.MinHash()'s; the range is
+    # numpy's RandomState seeds
+    seed: int = num(1, 0, 2**32 - 1)
 
     def bands_rows(self) -> tuple[int, int]:
         return optimal_bands(self.threshold, self.num_perm)

@@ -21,6 +21,7 @@ give byte-identical output.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import multiprocessing as mp
@@ -36,8 +37,8 @@ from collections import Counter, deque
 from contextlib import contextmanager
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -52,8 +53,10 @@ if sys.platform != "win32":
     import multiprocessing.resource_tracker  # noqa: F401
     import multiprocessing.spawn  # noqa: F401
 
-from ..errors import DataError
+from .. import settings
+from ..errors import ConfigError, DataError
 from ..fsutil import atomic_write_json, fsync_dir, is_temp_name
+from ..settings import Range, num
 from .clean import CleanConfig, clean_text_changes, filter_reason
 from .decontam import DecontamConfig, EvalNgrams
 from .dedup import Deduplicator, NearDupConfig, content_key, document_band_keys
@@ -66,28 +69,123 @@ STAGING = ".partial"
 _BATCH_CHARS = 1 << 20
 _BATCH_DOCS = 1024
 _MAX_LISTED = 100  # contaminated documents named in the manifest; the rest are only counted
+MAX_SHARD_TOKENS = 10**12  # shard_tokens' upper bound: beyond it a value is a mistake
+NORMAL_FORMS = ("NFC", "NFKC", "NFD", "NFKD")
 
 
 @dataclass(frozen=True)
 class PrepareConfig:
-    """Every setting that changes the output; their JSON form goes into the manifest."""
+    """Every setting that changes the output: built from TOML, options and `key=value` overrides
+    with build_config, written into the manifest as dataclasses.asdict gives it."""
 
     read: ReadOptions = field(default_factory=ReadOptions)
     clean: CleanConfig = field(default_factory=CleanConfig)
     exact_dedup: bool = True
     near_dedup: NearDupConfig | None = field(default_factory=NearDupConfig)
     decontam: DecontamConfig | None = None
-    val_fraction: float = 0.005  # of documents, chosen by content hash
-    shard_tokens: int = 100_000_000
+    val_fraction: float = num(0.005, 0, 1, high_open=True)  # of documents, chosen by content hash
+    shard_tokens: int = num(100_000_000, 1, MAX_SHARD_TOKENS)
 
-    def to_dict(self) -> dict:
-        return {
-            "text_field": self.read.text_field, "separator": self.read.separator,
-            "clean": self.clean.to_dict(), "exact_dedup": self.exact_dedup,
-            "near_dedup": self.near_dedup.to_dict() if self.near_dedup else None,
-            "decontaminate": self.decontam.to_dict() if self.decontam else None,
-            "val_fraction": self.val_fraction, "shard_tokens": self.shard_tokens,
-        }
+
+def numeric_ranges() -> dict[str, Range | None]:
+    """Every int/float setting of PrepareConfig and its range (None: undeclared, a defect)."""
+    return settings.numeric_ranges(PrepareConfig)
+
+
+def build_config(layers: Sequence[tuple[str, dict]], label: Callable[[str], str] = str) -> PrepareConfig:
+    """A PrepareConfig from settings trees given as (source, nested dict), later ones over earlier
+    ones key by key (e.g. a TOML file, then options, then `--set` overrides); an unknown key, a
+    value of the wrong type or range, or settings that contradict each other are a ConfigError
+    naming the source (and the key, as `label` names it). Decontamination settings without
+    evaluation files switch it off: there is nothing to decontaminate against."""
+    config = settings.build_layered(PrepareConfig, layers)
+    if config.decontam is not None and not config.decontam.eval_files:
+        config = replace(config, decontam=None)
+    check_config(config, " + ".join(s for s, d in layers if d), label)
+    return config
+
+
+def check_config(config: PrepareConfig, source: str = "config", label: Callable[[str], str] = str) -> None:
+    """Refuse a config (however it was made) with a value of the wrong type or range, or settings
+    that contradict each other, in one ConfigError line naming the key as `label` names it."""
+    settings.build(PrepareConfig, dataclasses.asdict(config), "", source)  # types, ranges, choices
+
+    def refuse(message: str) -> None:
+        raise ConfigError(f"{source}: {message}" if source else message)
+
+    read, clean = config.read, config.clean
+    if not read.text_field:
+        refuse(f"{label('read.text_field')} must not be empty (the JSONL/Parquet field holding the text, e.g. text)")
+    if read.separator == "":
+        refuse(f"{label('read.separator')} must not be empty (give the string between documents, e.g. '\\n\\n')")
+    if clean.normalize is not None and clean.normalize not in NORMAL_FORMS:
+        refuse(f"{label('clean.normalize')} must be one of {', '.join(NORMAL_FORMS)} or false, "
+               f"got {clean.normalize!r}")
+    if clean.max_chars is not None and clean.max_chars < clean.min_chars:
+        high, low = label("clean.max_chars"), label("clean.min_chars")
+        refuse(f"{high} {clean.max_chars} is below {low} {clean.min_chars}: every document would be "
+               f"dropped; raise {high} or lower {low}")
+
+
+def _identity_settings(config: PrepareConfig) -> dict:
+    """dataclasses.asdict(config) in the layout dataset fingerprints have always hashed, so that a
+    dataset prepared before keeps its fingerprint (and re-running its command stays a no-op):
+    read's fields at the top level but `strict` (which can stop a run, never change its output),
+    decontam under the name "decontaminate", MinHash's bands and rows beside its settings."""
+    out = dataclasses.asdict(config)
+    read = out.pop("read")
+    del read["strict"]
+    out |= read
+    out["decontaminate"] = out.pop("decontam")
+    if config.near_dedup is not None:
+        out["near_dedup"] |= dict(zip(("bands", "rows"), config.near_dedup.bands_rows()))
+    if config.decontam is not None:
+        out["decontaminate"]["eval_files"] = list(config.decontam.eval_files)
+    return out
+
+
+@dataclass
+class Tally:
+    """What a run counted, for the manifest's report: documents kept per split, dropped per reason,
+    changed (but kept) per cleaning step, and the contaminated ones."""
+
+    kept: dict[str, int] = field(default_factory=lambda: {"train": 0, "val": 0})
+    dropped: Counter[str] = field(default_factory=Counter)
+    changed: dict[str, int] = field(default_factory=lambda: {"control_characters": 0, "normalization": 0})
+    contaminated_kept: int = 0  # with decontam action "report"
+    # Where contaminated documents came from (file:line, file#index), the first _MAX_LISTED:
+    # those dropped, or with action "report" those kept.
+    contaminated: list[str] = field(default_factory=list)
+
+    def cleaned(self, r: _Result) -> None:
+        self.changed["control_characters"] += r.stripped
+        self.changed["normalization"] += r.normalized
+
+    def drop(self, reason: str, origin: str) -> None:
+        self.dropped[reason] += 1
+        if reason == "contaminated":
+            self._list_contaminated(origin)
+
+    def keep(self, split: str, origin: str, contaminated: bool) -> None:
+        self.kept[split] += 1
+        if contaminated:
+            self.contaminated_kept += 1
+            self._list_contaminated(origin)
+
+    def _list_contaminated(self, origin: str) -> None:
+        if len(self.contaminated) < _MAX_LISTED:
+            self.contaminated.append(origin)
+
+    def documents(self, read: int) -> dict:
+        return {"read": read, "kept": sum(self.kept.values()), "dropped": sum(self.dropped.values()),
+                **self.kept}
+
+    def filters(self, evals: EvalNgrams | None, decontaminating: bool) -> dict:
+        return {"dropped": dict(sorted(self.dropped.items())),
+                "changed": dict(self.changed),  # documents each cleaning step changed (without dropping them)
+                "contaminated_kept": self.contaminated_kept if decontaminating else None,
+                "contaminated_documents": list(self.contaminated) if decontaminating else None,
+                "eval_ngrams": len(evals) if evals else None}
 
 
 # ----------------------------------------------------------------------------- worker side
@@ -322,11 +420,11 @@ def _file_identity(item: str) -> list:
 
 def _identity(inputs: list[str], config: PrepareConfig, tokenizer_fingerprint: str) -> str:
     """What makes two datasets the same: the input files, settings and vocabulary."""
-    settings = config.to_dict()
+    chosen = _identity_settings(config)
     if config.decontam:  # the evaluation files are inputs too
         evals = expand_inputs(config.decontam.eval_files)
-        settings["decontaminate"]["eval_files"] = [_file_identity(f) for f in evals]
-    blob = json.dumps({"inputs": [_file_identity(f) for f in inputs], "settings": settings,
+        chosen["decontaminate"]["eval_files"] = [_file_identity(f) for f in evals]
+    blob = json.dumps({"inputs": [_file_identity(f) for f in inputs], "settings": chosen,
                        "tokenizer": tokenizer_fingerprint}, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()
 
@@ -436,8 +534,7 @@ def prepare(
     called with {"stage": "start", "files", "workers"} once the inputs and OUT are checked, then
     with {"stage": "read", "documents", "bytes", "seconds"} after each batch.
     """
-    if not 0.0 <= config.val_fraction < 1.0:
-        raise DataError(f"validation fraction must lie in [0, 1), got {config.val_fraction}")
+    check_config(config)
     files = expand_inputs(inputs)
     if not files:
         raise DataError("no input files found (give text, .jsonl or .parquet files, or directories holding them)")
@@ -462,11 +559,7 @@ def prepare(
     dtype = token_dtype(tok.vocab_size)
     writers = {s: ShardWriter(staging, s, dtype, config.shard_tokens) for s in ("train", "val")}
     stats = SourceStats()
-    dropped: Counter[str] = Counter()
-    changed = {"control_characters": 0, "normalization": 0}
-    kept = {"train": 0, "val": 0}
-    contaminated_kept = 0
-    contaminated: list[str] = []  # origins of the documents dropped (or, with "report", kept) as such
+    tally = Tally()
     dedup = Deduplicator(config.exact_dedup, config.near_dedup is not None)
     threshold = int(config.val_fraction * 2**64)
     start = time.perf_counter()
@@ -479,35 +572,28 @@ def prepare(
                 progress({"stage": "start", "files": len(files), "workers": workers})
             for origins, r in results:  # a failure below closes `results`, which stops the workers
                 stop_if_interrupted()
-                changed["control_characters"] += r.stripped
-                changed["normalization"] += r.normalized
+                tally.cleaned(r)
                 for reason, origin in zip(r.reasons, origins):
                     if reason is not None:
-                        dropped[reason] += 1
-                        if reason == "contaminated" and len(contaminated) < _MAX_LISTED:
-                            contaminated.append(origin)
+                        tally.drop(reason, origin)
                 # The documents that passed the filters, de-duplicated in order (kept[j] is r.tokens' j-th).
                 passed = [i for i, reason in enumerate(r.reasons) if reason is None]
                 verdicts = dedup.check_batch([r.digests[i] for i in passed], [r.bands[i] for i in passed])
                 offsets = np.concatenate(([0], np.cumsum(r.lengths)))
                 for j, (i, reason) in enumerate(zip(passed, verdicts)):
                     if reason is not None:
-                        dropped[reason] += 1
+                        tally.drop(reason, origins[i])
                         continue
-                    if r.matches[i]:
-                        contaminated_kept += 1
-                        if len(contaminated) < _MAX_LISTED:
-                            contaminated.append(origins[i])
                     split = "val" if int.from_bytes(r.digests[i][:8], "little") < threshold else "train"
                     writers[split].write_document(r.tokens[offsets[j]:offsets[j + 1]])
-                    kept[split] += 1
+                    tally.keep(split, origins[i], contaminated=r.matches[i] > 0)
                 if progress is not None:
                     progress({"stage": "read", "documents": stats.documents, "bytes": stats.bytes_read,
                               "seconds": time.perf_counter() - start})
             shards = {s: w.finish() for s, w in writers.items()}
             seconds = time.perf_counter() - start
             splits = {
-                s: {"documents": kept[s], "tokens": sum(e["tokens"] for e in shards[s]), "shards": shards[s]}
+                s: {"documents": tally.kept[s], "tokens": sum(e["tokens"] for e in shards[s]), "shards": shards[s]}
                 for s in ("train", "val")
             }
             manifest = {
@@ -518,18 +604,11 @@ def prepare(
                               "eot_token": tok.eot_token},
                 "dtype": dtype.name,
                 "splits": splits,
-                "documents": {"read": stats.documents, "kept": kept["train"] + kept["val"], "dropped": sum(dropped.values()),
-                              "train": kept["train"], "val": kept["val"]},
-                "filters": {"dropped": dict(sorted(dropped.items())),
-                            "changed": changed,  # documents each cleaning step changed (without dropping them)
-                            "contaminated_kept": contaminated_kept if config.decontam else None,
-                            # where contaminated documents came from (file:line, file#index), the first
-                            # _MAX_LISTED: those dropped, or with action "report" those kept
-                            "contaminated_documents": contaminated if config.decontam else None,
-                            "eval_ngrams": len(evals) if evals else None},
+                "documents": tally.documents(stats.documents),
+                "filters": tally.filters(evals, decontaminating=config.decontam is not None),
                 "sources": stats.to_dict(),
                 "inputs": files,
-                "settings": config.to_dict(),
+                "settings": dataclasses.asdict(config),  # every field, by construction
                 "command": command,  # as run: `gpt2 prepare ...`, or what was passed to the CLI's main()
                 "arguments": arguments,  # the CLI's parsed options, when run from it
                 "versions": _versions(),

@@ -1,5 +1,5 @@
 """Text generation for the generation tasks (CoQA, summarization, translation, QA), on top
-of gpt2.sampling.generate: prompts that do not fit n_ctx - max_new_tokens are cut from the
+of gpt2.generation.generate: prompts that do not fit n_ctx - max_new_tokens are cut from the
 left (the oldest text goes); generate cuts each continuation at the first stop string. A progress
 bar counts prompts, as the scorer's counts requests."""
 
@@ -51,11 +51,9 @@ def generate(
 
 def _generate_batch(ctx: EvalContext, batch: list[str], max_new_tokens: int, temperature: float,
                     top_k: int | None, stop: Sequence[str], seed: int) -> list[str]:
-    from ..sampling import generate as _generate
+    from ..generation import SamplingOptions
+    from ..generation import generate as sample
 
-    kw = dict(max_new_tokens=max_new_tokens, temperature=temperature, seed=seed)
-    if top_k is not None:
-        kw["top_k"] = top_k
-    if stop:
-        kw["stop"] = list(stop)
-    return [sample.text for sample in _generate(ctx.model, ctx.tokenizer, batch, **kw)]
+    options = SamplingOptions(max_new_tokens=max_new_tokens, temperature=temperature,
+                              top_k=0 if top_k is None else top_k, stop=tuple(stop), seed=seed)
+    return [s.text for s in sample(ctx.model, ctx.tokenizer, batch, options)]

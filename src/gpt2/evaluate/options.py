@@ -9,6 +9,7 @@ from typing import Union
 
 from ..errors import UsageError
 from ..settings import Range
+from ..validate import is_int
 
 Value = Union[bool, int, None]
 
@@ -41,12 +42,12 @@ class Setting:
         return Range(self.range.low, n_ctx - self.ctx_margin)
 
     def valid(self, value: object, n_ctx: int | None) -> bool:
-        # `--set shots=x` arrives as the string "x": it must be refused, not run.
+        # `--set shots=x` arrives as the string "x" (settings.parse_override): refused, not run.
         if value is None:
             return self.default is None
         if self.range is None:
             return isinstance(value, bool)
-        return isinstance(value, int) and not isinstance(value, bool) and value in self.bounds(n_ctx)
+        return is_int(value) and value in self.bounds(n_ctx)
 
     def describe(self, n_ctx: int | None) -> str:
         if self.range is None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import UsageError
+from ..validate import is_int
 from .data import load_docs
 from .registry import get_task
 from .types import EvalContext, EvalResult, Task, TaskData
@@ -15,10 +16,6 @@ from .types import EvalContext, EvalResult, Task, TaskData
 if TYPE_CHECKING:
     from ..model import GPT2
     from ..tokenizer import Tokenizer
-
-
-def _is_int(v: Any) -> bool:
-    return isinstance(v, int) and not isinstance(v, bool)
 
 
 def check_settings(task: Task, settings: dict[str, Any], n_ctx: int | None = None) -> None:
@@ -43,6 +40,7 @@ def evaluate(
     device: str | None = None,
     dtype: str | None = None,
     progress: bool = False,
+    model_source: str | None = None,
     **settings: Any,
 ) -> EvalResult:
     """Evaluate a model on one task and return its report.
@@ -53,15 +51,17 @@ def evaluate(
     dataset's published format (default: the Hugging Face dataset, when a network exists), or
     what load_docs returned for this task.
     limit: evaluate the first N examples only. settings: the task's options (e.g. stride=512
-    for perplexity, shots=5 for QA); unknown names are refused.
+    for perplexity, shots=5 for QA); unknown names are refused. model_source: for a GPT2 instance,
+    the name or directory it was loaded from (the report's model; fine-tuned tasks read the
+    checkpoint's heads from it).
     """
     from ..model import GPT2
     from .scoring import Scorer
 
     spec = get_task(task)
-    if limit is not None and (not _is_int(limit) or limit < 1):
+    if limit is not None and (not is_int(limit) or limit < 1):
         raise UsageError(f"--limit must be a positive integer, got {limit!r}")
-    if not _is_int(batch_size) or batch_size < 1:
+    if not is_int(batch_size) or batch_size < 1:
         raise UsageError(f"--batch-size must be a positive integer, got {batch_size!r}")
     merged = spec.defaults | settings
     # Before loading a model (a typo must not cost a download); the caller's settings first.
@@ -70,11 +70,11 @@ def evaluate(
         data = load_docs(spec, data)  # a data mistake costs no model loading either
     elif data.task != spec.name:
         raise UsageError(f"data loaded for task {data.task} given to task {spec.name}")
-    docs, source, data_hash = data.docs, data.source, data.data_hash
+    docs, data_source, data_hash = data.docs, data.source, data.data_hash
     if limit is not None:
         docs = docs[:limit]
 
-    model_name = getattr(model, "name_or_path", None) or "GPT2 instance"
+    model_name = model_source or "GPT2 instance"
     if not isinstance(model, GPT2):
         from ..loading import load
 
@@ -95,7 +95,8 @@ def evaluate(
     check_settings(spec, settings | merged, model.config.n_ctx)
 
     scorer = Scorer(model, batch_size=batch_size, progress=progress, eot=tokenizer.eot_token)
-    ctx = EvalContext(model=model, tokenizer=tokenizer, scorer=scorer, settings=merged, progress=progress)
+    ctx = EvalContext(model=model, tokenizer=tokenizer, scorer=scorer, settings=merged, progress=progress,
+                      source=None if model_name == "GPT2 instance" else model_name)
     start = time.perf_counter()
     metrics = spec.run(ctx, docs)  # may write effective values of defaulted settings into merged
     seconds = time.perf_counter() - start
@@ -104,7 +105,7 @@ def evaluate(
         metrics=metrics,
         n=len(docs),
         model=model_name,
-        data=source,
+        data=data_source,
         data_hash=data_hash,
         settings=merged | {"batch_size": batch_size, "limit": limit,
                            "dtype": str(next(model.parameters()).dtype).replace("torch.", "")},

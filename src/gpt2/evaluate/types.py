@@ -36,6 +36,7 @@ class EvalContext:
     scorer: Scorer
     settings: dict[str, Any]  # a task writes back the value it used for a defaulted one (stride)
     progress: bool = False
+    source: str | None = None  # the name or directory the model was loaded from (None: an instance)
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer.encode(text))

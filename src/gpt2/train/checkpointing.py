@@ -12,7 +12,8 @@
 A checkpoint is written into a temporary directory beside the others, fsynced, and renamed
 into place, so a crash (even kill -9) never leaves a half-written `step-*` directory. On
 resume the newest checkpoint whose checksums verify is used; a corrupt one is reported and
-skipped. Only the newest `keep_last` checkpoints are kept.
+skipped. Only the newest `keep_last` checkpoints are kept; staging directories a crashed save
+left behind are deleted at the next save.
 """
 
 from __future__ import annotations
@@ -22,12 +23,10 @@ import os
 import shutil
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
-from ..checkpoint import write_checkpoint
-from ..config import GPT2Config
 from ..errors import CheckpointError
 from ..fsutil import atomic_path, atomic_write_json, fsync_dir, sha256_file
 
@@ -62,18 +61,15 @@ def write_rank_state(staging: Path, rank: int, rank_state: dict[str, Any]) -> No
 def finish_checkpoint(
     run_dir: str | Path,
     step: int,
-    model_state: dict[str, torch.Tensor],
-    model_config: GPT2Config,
+    write_model: Callable[[Path], None],
     optimizer_state: dict[str, Any],
     trainer_state: dict[str, Any],
-    tokenizer: Any,
     keep_last: int,
 ) -> Path:
-    """Rank 0, after every rank wrote its rank file: write the rest, checksum, rename, prune."""
+    """Rank 0, after every rank wrote its rank file: write the rest (the model and its tokenizer
+    through `write_model(directory)`), checksum, rename, prune."""
     staging = staging_dir(run_dir, step)
-    write_checkpoint(model_config, model_state, staging)
-    if tokenizer is not None:
-        tokenizer.save_pretrained(staging)
+    write_model(staging)
     with atomic_path(staging / OPTIMIZER) as tmp:
         torch.save(optimizer_state, tmp)
     atomic_write_json(staging / STATE, trainer_state)
@@ -98,10 +94,13 @@ def prepare_staging(run_dir: str | Path, step: int) -> Path:
 
 
 def prune(run_dir: str | Path, keep_last: int) -> None:
-    """Delete all but the newest `keep_last` checkpoints, and stale staging directories."""
+    """Delete all but the newest `keep_last` checkpoints, and stale staging directories.
+
+    Called once the newest checkpoint is renamed into place, while every rank waits at the
+    barrier: no save is in flight, so any staging directory left is from a crashed save."""
     root = checkpoints_dir(run_dir)
     complete = sorted(root.glob("step-*"))
-    for old in complete[:-keep_last]:
+    for old in complete[:-keep_last] + sorted(root.glob(".tmp-step-*")):
         shutil.rmtree(old, ignore_errors=True)
 
 

@@ -75,8 +75,11 @@ def any_rank(d: Dist, flag: bool, device: torch.device) -> bool:
     return bool(t.item())
 
 
-def wrap(model: torch.nn.Module, d: Dist, strategy: str, device: torch.device) -> torch.nn.Module:
-    """DDP (replicated weights, averaged gradients) or FSDP2 (sharded weights and optimizer)."""
+def wrap(model: torch.nn.Module, d: Dist, strategy: str, device: torch.device, *,
+         find_unused_parameters: bool = False) -> torch.nn.Module:
+    """DDP (replicated weights, averaged gradients) or FSDP2 (sharded weights and optimizer).
+    find_unused_parameters: some parameters get no gradient in a step (a multi-task model's
+    other heads), which DDP must be told."""
     if not d.enabled:
         return model
     if strategy == "fsdp":
@@ -88,4 +91,5 @@ def wrap(model: torch.nn.Module, d: Dist, strategy: str, device: torch.device) -
         return model
     from torch.nn.parallel import DistributedDataParallel as DDP
 
-    return DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return DDP(model, device_ids=[device.index] if device.type == "cuda" else None,
+               find_unused_parameters=find_unused_parameters)

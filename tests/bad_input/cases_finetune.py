@@ -103,6 +103,7 @@ CASES = [
     # the task files
     _case("finetune-train-file-missing", _recipe(_task()), r"task t: .*t\.jsonl: no such file"),
     _case("finetune-train-file-is-a-directory", _recipe(_task(train=".")), r"is a directory, not a task file"),
+    _case("finetune-train-hf-source-malformed", _recipe(_task(train="hf:glue")), r"hf:PATH:SPLIT or hf:PATH:CONFIG:SPLIT"),
     _case("finetune-train-file-empty", _recipe(_task()), r"t\.jsonl: no examples \(the file is empty\)",
           ("t.jsonl", "")),
     _case("finetune-train-not-json", _recipe(_task()), r"t\.jsonl, line 2: not JSON", ("t.jsonl", GOOD.splitlines()[0] + "\n{x\n")),

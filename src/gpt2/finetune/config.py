@@ -180,10 +180,13 @@ DEMO_TASKS_DIR = Path(__file__).resolve().parent.parent / "assets" / "tasks"
 
 
 def task_file(name: str, base: Path) -> str:
-    """A task file's path: `demo:NAME` is a bundled demo task file (assets/tasks/NAME), any other
-    relative path is from the recipe's directory, wherever the command runs."""
+    """A task file's path: `demo:NAME` is a bundled demo task file (assets/tasks/NAME),
+    `hf:PATH[:CONFIG]:SPLIT` a Hugging Face dataset, any other relative path is from the
+    recipe's directory, wherever the command runs."""
     if name.startswith("demo:"):
         return str(DEMO_TASKS_DIR / name.removeprefix("demo:"))
+    if name.startswith("hf:"):  # a Hugging Face dataset (finetune.data.read_records)
+        return name
     return str(base / Path(name).expanduser())
 
 

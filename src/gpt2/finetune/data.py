@@ -25,8 +25,16 @@ if TYPE_CHECKING:
 Label = str | int
 
 
+HF_PREFIX = "hf:"
+
+
 def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, record) for each example of a .jsonl or .tsv file; blank lines skipped."""
+    """(line number, record) for each example of a .jsonl or .tsv file (blank lines skipped), or
+    (row number, record) of a Hugging Face dataset named `hf:PATH[:CONFIG]:SPLIT` (e.g.
+    hf:nyu-mll/glue:sst2:train; `datasets` and the hub or its local cache needed)."""
+    if str(path).startswith(HF_PREFIX):
+        yield from _hf_records(str(path))
+        return
     path = Path(path)
     if not path.exists():
         raise FinetuneError(f"{path}: no such task file")
@@ -57,6 +65,25 @@ def read_records(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
         raise FinetuneError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except OSError as e:
         raise FinetuneError(f"{path}: cannot read ({e.strerror})") from None
+
+
+def _hf_records(source: str) -> Iterator[tuple[int, dict[str, Any]]]:
+    parts = source.removeprefix(HF_PREFIX).split(":")
+    if len(parts) not in (2, 3) or not all(parts):
+        raise FinetuneError(f"{source}: a Hugging Face dataset is hf:PATH:SPLIT or hf:PATH:CONFIG:SPLIT, "
+                            "e.g. hf:nyu-mll/glue:sst2:train")
+    name, config, split = (parts[0], None, parts[1]) if len(parts) == 2 else parts
+    try:
+        import datasets
+    except ImportError:
+        raise FinetuneError(f"{source}: Hugging Face datasets need `datasets`: pip install 'gpt2[data]'") from None
+    try:
+        rows = datasets.load_dataset(name, config, split=split)
+    except Exception as e:  # offline, no such dataset, config or split: the library's own words
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise FinetuneError(f"{source}: cannot load it ({first}); or pass a local JSONL/TSV file") from None
+    for number, row in enumerate(rows, 1):
+        yield number, dict(row)
 
 
 def _get(record: dict[str, Any], name: str, key: str, where: str) -> Any:
@@ -129,7 +156,8 @@ def read_task(
     names = DEFAULT_FIELDS[task_type] | (fields or {})
     if task_type == "lm":
         return _read_lm(path, tokenizer, max_length, names["text"])
-    records = ((f"{path}, line {number}", record) for number, record in read_records(path))
+    unit = "row" if str(path).startswith(HF_PREFIX) else "line"
+    records = ((f"{path}, {unit} {number}", record) for number, record in read_records(path))
     return encode_records(records, str(path), task_type, tokenizer, tokens, max_length, fields=fields,
                           labels=labels, regression=regression, need_labels=need_labels)
 

@@ -32,7 +32,7 @@ from ..train.trainer import Trainer, check_run_dir
 from .batching import Batch
 from .checkpoint import load_task_model, save_task_model, task_state_parts
 from .config import RESUME_SENSITIVE, FinetuneConfig
-from .data import TaskData, read_records, read_task
+from .data import HF_PREFIX, TaskData, read_records, read_task
 from .instruct import PLAIN_TEMPLATE, chat_tokenizer, read_instruct
 from .distill import teacher_lm_probs
 from .model import TaskInfo, TaskModel, compute_loss
@@ -146,6 +146,8 @@ class FinetuneTrainer(Trainer):
     def _check_task_files(self) -> None:
         for task in self.config.tasks:
             for path in filter(None, (task.train, task.valid)):
+                if path.startswith(HF_PREFIX):  # read (and checked) with the other data
+                    continue
                 if Path(path).is_dir():
                     raise FinetuneError(f"task {task.name}: {path} is a directory, not a task file")
                 if not Path(path).is_file():

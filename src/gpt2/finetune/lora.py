@@ -107,7 +107,13 @@ class LoRALinear(nn.Module):
         return self.lora_dropout.p if isinstance(self.lora_dropout, nn.Dropout) else 0.0
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight, self.bias) + self.lora_B(self.lora_A(self.lora_dropout(x))) * self.scaling
+        out = F.linear(x, self.weight, self.bias)
+        a = self.lora_A(self.lora_dropout(x))
+        # out + scaling * (a @ B^T) as one fused multiply-add: no (..., out_features)-sized
+        # temporaries for the product and its scaling, forward or backward.
+        flat = torch.addmm(out.reshape(-1, self.out_features), a.reshape(-1, self.r), self.lora_B.weight.t(),
+                           alpha=self.scaling)
+        return flat.view(out.shape)
 
     def merged(self) -> nn.Linear:
         """A plain nn.Linear holding W + B @ A * scale (this module's weight Parameter, updated)."""

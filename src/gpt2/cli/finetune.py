@@ -27,10 +27,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..finetune.config import load_finetune_recipe
-    from ..finetune.trainer import finetune
 
     overrides = [o.removeprefix("--") for o in args.overrides]
-    result = finetune(load_finetune_recipe(args.config, overrides))
+    config = load_finetune_recipe(args.config, overrides)  # a bad recipe costs no torch import
+    from ..finetune.trainer import finetune
+
+    result = finetune(config)
     if result.stop_signal == "SIGINT":
         raise KeyboardInterrupt
     return 0 if result.step > 0 else 1

@@ -32,10 +32,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..train.config import load_recipe
-    from ..train.trainer import train
 
     overrides = [o.removeprefix("--") for o in args.overrides]
-    result = train(load_recipe(args.config, overrides))
+    config = load_recipe(args.config, overrides)  # a bad recipe costs no torch import
+    from ..train.trainer import train
+
+    result = train(config)
     if result.stop_signal == "SIGINT":  # saved; main reports "interrupted" and exits 130
         raise KeyboardInterrupt
     return 0 if result.step > 0 else 1

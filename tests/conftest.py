@@ -7,6 +7,8 @@ Real GPT-2 weights cannot be downloaded here; a random `transformers` model writ
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -56,3 +58,23 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def _run_bounded(argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
+    """Run a command in its own process group; a hang fails the test (killing the whole group:
+    torchrun's workers hold the pipes) instead of blocking the suite."""
+    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                         start_new_session=True, **kw)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        out, err = p.communicate()
+        raise AssertionError(f"still running after {timeout} s (a hang); stderr: {err[-2000:]}") from None
+    return subprocess.CompletedProcess(argv, p.returncode, out, err)
+
+
+@pytest.fixture(scope="session")
+def run_bounded():
+    """run_bounded(argv, timeout, **popen_kw) -> CompletedProcess; a hang fails the test."""
+    return _run_bounded

@@ -298,27 +298,13 @@ def test_batch_size_must_split_into_micro_batches(dataset, tmp_path):
 WITH_EVAL = ("train.max_steps=6", "eval.interval=3", "eval.batches=2", "eval.samples=1", "eval.sample_tokens=4")
 
 
-def run_bounded(argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
-    """Run a command in its own process group; a hang fails the test (killing the whole group:
-    torchrun's workers hold the pipes) instead of blocking the suite."""
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True, **kw)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        raise AssertionError(f"still running after {timeout} s (a hang); stderr: {err[-2000:]}") from None
-    return subprocess.CompletedProcess(argv, p.returncode, out, err)
-
-
 def val_losses(run_dir: Path) -> dict[int, float]:
     records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
     return {r["step"]: r["val_loss"] for r in records if "val_loss" in r}
 
 
 @pytest.fixture(scope="module")
-def one_process(dataset, tmp_path_factory) -> Path:
+def one_process(dataset, tmp_path_factory, run_bounded) -> Path:
     run_dir = tmp_path_factory.mktemp("one-process")
     result = run_bounded([sys.executable, "-m", "gpt2.cli.main", "train", "/dev/null",
                           *cli_overrides(dataset, run_dir, *WITH_EVAL)], timeout=300)
@@ -327,7 +313,7 @@ def one_process(dataset, tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_equal_one_process(dataset, one_process, tmp_path, strategy):
+def test_two_processes_equal_one_process(dataset, one_process, tmp_path, strategy, run_bounded):
     """2 gloo processes (DDP, or FSDP2's fully_shard) with the same global batch follow the
     1-process loss curve, evaluate the same validation windows (eval.batches is not per rank)
     and draw samples without hanging."""

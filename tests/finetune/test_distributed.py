@@ -5,26 +5,11 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
 import sys
 
 import pytest
 
 from gpt2.finetune.checkpoint import load_task_model
-
-
-def _bounded(argv: list[str], timeout: float, **kw) -> subprocess.CompletedProcess:
-    """A hang fails the test (the whole process group is killed) instead of blocking the suite."""
-    p = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                         start_new_session=True, **kw)
-    try:
-        out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)
-        out, err = p.communicate()
-        raise AssertionError(f"still running after {timeout} s (a hang); stderr: {err[-2000:]}") from None
-    return subprocess.CompletedProcess(argv, p.returncode, out, err)
 
 
 @pytest.fixture(scope="module")
@@ -74,18 +59,18 @@ def _records(run_dir):
 
 
 @pytest.fixture(scope="module")
-def one_process(recipe, tmp_path_factory):
+def one_process(recipe, tmp_path_factory, run_bounded):
     run_dir = tmp_path_factory.mktemp("one")
-    result = _bounded([sys.executable, "-m", "gpt2.cli.main", "finetune", str(recipe), f"run_dir={run_dir}"],
+    result = run_bounded([sys.executable, "-m", "gpt2.cli.main", "finetune", str(recipe), f"run_dir={run_dir}"],
                       timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return run_dir
 
 
 @pytest.mark.parametrize("strategy", ["ddp", "fsdp"])
-def test_two_processes_equal_one_process(recipe, one_process, tmp_path, strategy):
+def test_two_processes_equal_one_process(recipe, one_process, tmp_path, strategy, run_bounded):
     env = os.environ | {"OMP_NUM_THREADS": "1"}
-    result = _bounded([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+    result = run_bounded([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                        "-m", "gpt2.cli.main", "finetune", str(recipe), f"run_dir={tmp_path}",
                        f"train.distributed={strategy}"], timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]

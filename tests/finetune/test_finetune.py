@@ -38,6 +38,12 @@ interval = 1
     return str(path)
 
 
+def _task(name: str, kind: str, train, valid=None) -> str:
+    """One [[tasks]] table of a recipe."""
+    return (f'[[tasks]]\nname = "{name}"\ntype = "{kind}"\ntrain = "{train}"\n'
+            + (f'valid = "{valid}"\n' if valid else ""))
+
+
 def _metrics(run_dir) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -46,13 +52,7 @@ def test_a_classification_run_saves_a_model_transformers_loads(tmp_path, tiny_ck
     import transformers
 
     train, valid = sentiment_files
-    recipe = _recipe(tmp_path, tiny_ckpt, f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
-valid = "{valid}"
-''')
+    recipe = _recipe(tmp_path, tiny_ckpt, _task("sentiment", "classification", train, valid))
     result = FinetuneTrainer(load_finetune_recipe(recipe)).run()
     assert result.step == 6 and not result.interrupted
     final = tmp_path / "run" / "final"
@@ -79,12 +79,7 @@ valid = "{valid}"
 
 def test_resume_continues_bit_for_bit(tmp_path, tiny_ckpt, sentiment_files):
     train, valid = sentiment_files
-    tasks = f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
-'''
+    tasks = _task("sentiment", "classification", train)
     recipe = _recipe(tmp_path, tiny_ckpt, tasks, "[checkpoint]\ninterval = 3\nkeep_last = 5")
     FinetuneTrainer(load_finetune_recipe(recipe)).run()
     run = tmp_path / "run"
@@ -107,23 +102,9 @@ def test_several_tasks_share_one_body(tmp_path, tiny_ckpt, sentiment_files, json
         {"context": f"count {i}", "choices": [f"a {i}", f"b {i}", f"c {i}"], "label": i % 3} for i in range(24)])
     sts = jsonl(tmp_path / "sts.jsonl", [
         {"text_a": f"one {i}", "text_b": f"two {i}", "label": (i % 5) / 4} for i in range(24)])
-    recipe = _recipe(tmp_path, tiny_ckpt, f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
-valid = "{train}"
-[[tasks]]
-name = "story"
-type = "multiple_choice"
-train = "{mc}"
-valid = "{mc}"
-[[tasks]]
-name = "sts"
-type = "similarity"
-train = "{sts}"
-valid = "{sts}"
-''', "[eval]\ninterval = 3")
+    tasks = (_task("sentiment", "classification", train, train) + _task("story", "multiple_choice", mc, mc)
+             + _task("sts", "similarity", sts, sts))
+    recipe = _recipe(tmp_path, tiny_ckpt, tasks, "[eval]\ninterval = 3")
     FinetuneTrainer(load_finetune_recipe(recipe, ["train.max_steps=9"])).run()
     records = _metrics(tmp_path / "run")
     assert {r["task"] for r in records if "loss" in r} <= {"sentiment", "story", "sts"}
@@ -135,12 +116,7 @@ valid = "{sts}"
 
 def test_lm_task_continues_pretraining(tmp_path, tiny_ckpt, jsonl):
     texts = jsonl(tmp_path / "lm.jsonl", [{"text": "To be, or not to be: that is the question. " * 3}] * 8)
-    recipe = _recipe(tmp_path, tiny_ckpt, f'''
-[[tasks]]
-name = "mine"
-type = "lm"
-train = "{texts}"
-''')
+    recipe = _recipe(tmp_path, tiny_ckpt, _task("mine", "lm", texts))
     FinetuneTrainer(load_finetune_recipe(recipe, ["train.max_steps=3"])).run()
     losses = [r["loss"] for r in _metrics(tmp_path / "run") if "loss" in r]
     assert len(losses) == 3 and losses[-1] < losses[0]
@@ -154,11 +130,7 @@ def test_lora_trains_adapters_only_and_peft_reads_them(tmp_path, tiny_ckpt, sent
     import transformers
 
     train, _ = sentiment_files
-    recipe = _recipe(tmp_path, tiny_ckpt, f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
+    recipe = _recipe(tmp_path, tiny_ckpt, _task("sentiment", "classification", train) + '''
 [lora]
 r = 4
 alpha = 8
@@ -196,13 +168,7 @@ def test_distillation_from_two_teachers_into_a_smaller_student(tmp_path, tiny_ck
     from gpt2.loading import load_tokenizer
 
     train, valid = sentiment_files
-    task = f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
-valid = "{valid}"
-'''
+    task = _task("sentiment", "classification", train, valid)
     teachers = []
     for seed in (1, 2):
         recipe = _recipe(tmp_path, tiny_ckpt, task)
@@ -232,11 +198,7 @@ def test_a_teacher_with_another_vocabulary_is_refused(tmp_path, tiny_ckpt, tiny_
     from gpt2.errors import FinetuneError
 
     train, _ = sentiment_files
-    recipe = _recipe(tmp_path, tiny_ckpt, f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
+    recipe = _recipe(tmp_path, tiny_ckpt, _task("sentiment", "classification", train) + f'''
 [distill]
 teachers = ["{tiny_hf_dir}"]
 ''')
@@ -252,11 +214,7 @@ def test_lm_distillation_learns_the_teachers_next_token_distributions(tmp_path, 
     GPT2(GPT2Config(vocab_size=8192, n_ctx=64, n_embd=16, n_layer=1, n_head=2)).save_pretrained(small)
     load_tokenizer(tiny_ckpt).save_pretrained(small)
     texts = jsonl(tmp_path / "lm.jsonl", [{"text": f"line {i} of the text, said the teacher."} for i in range(16)])
-    recipe = _recipe(tmp_path, small, f'''
-[[tasks]]
-name = "mine"
-type = "lm"
-train = "{texts}"
+    recipe = _recipe(tmp_path, small, _task("mine", "lm", texts) + f'''
 [distill]
 teachers = ["{tiny_ckpt}"]
 alpha = 1.0
@@ -272,12 +230,7 @@ def test_instruction_tuning_saves_a_chat_model(tmp_path, tiny_ckpt, capsys):
     chat = tmp_path / "chat.jsonl"
     lines = (Path(__file__).parents[2] / "src/gpt2/assets/tasks/chat.train.jsonl").read_text().splitlines()[:16]
     chat.write_text("\n".join(lines) + "\n")
-    recipe = _recipe(tmp_path, tiny_ckpt, f'''
-[[tasks]]
-name = "chat"
-type = "instruct"
-train = "{chat}"
-''')
+    recipe = _recipe(tmp_path, tiny_ckpt, _task("chat", "instruct", chat))
     FinetuneTrainer(load_finetune_recipe(recipe, ["train.max_steps=2"])).run()
     final = tmp_path / "run" / "final"
     from gpt2.finetune.instruct import encode_prompt
@@ -311,12 +264,7 @@ def test_predict_and_eval_on_a_fine_tuned_classifier(tmp_path, tiny_ckpt, sentim
     from gpt2.cli.main import main
 
     train, valid = sentiment_files
-    recipe = _recipe(tmp_path, tiny_ckpt, f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
-''')
+    recipe = _recipe(tmp_path, tiny_ckpt, _task("sentiment", "classification", train))
     assert main(["finetune", recipe, "train.max_steps=3"]) == 0
     final = str(tmp_path / "run" / "final")
     capsys.readouterr()
@@ -352,20 +300,11 @@ def test_a_second_stage_starts_each_task_from_its_multi_task_head(tmp_path, tiny
     """MT-DNN's second stage: fine-tuning from a multi-task checkpoint keeps the task's head."""
     train, _ = sentiment_files
     mc = jsonl(tmp_path / "mc.jsonl", [{"context": f"c {i}", "choices": ["a", "b"], "label": i % 2} for i in range(8)])
-    tasks = f'''
-[[tasks]]
-name = "sentiment"
-type = "classification"
-train = "{train}"
-[[tasks]]
-name = "story"
-type = "multiple_choice"
-train = "{mc}"
-'''
+    sentiment = _task("sentiment", "classification", train)
+    tasks = sentiment + _task("story", "multiple_choice", mc)
     FinetuneTrainer(load_finetune_recipe(_recipe(tmp_path, tiny_ckpt, tasks), ["train.max_steps=2"])).run()
     multi = load_task_model(tmp_path / "run" / "final")
-    second = _recipe(tmp_path, tmp_path / "run" / "final", tasks.split("[[tasks]]")[0] + "[[tasks]]" +
-                     tasks.split("[[tasks]]")[1])
+    second = _recipe(tmp_path, tmp_path / "run" / "final", sentiment)
     trainer = FinetuneTrainer(load_finetune_recipe(second, [f"run_dir={tmp_path / 'stage2'}"]))
     trainer.setup()
     assert list(trainer.model.tasks) == ["sentiment"]

@@ -137,29 +137,17 @@ def label_set(labels: Sequence[Label], source: str) -> list[Label]:
     return sorted(distinct)
 
 
-def read_task(
-    path: str | Path,
-    task_type: str,
-    tokenizer: Tokenizer,
-    tokens: TaskTokens,
-    max_length: int,
-    *,
-    fields: dict[str, str] | None = None,
-    labels: list[Label] | None = None,
-    regression: bool = False,
-    need_labels: bool = True,
-) -> TaskData:
-    """Read and encode a task file. `labels` None: this is the training file and the label set
-    comes from it; else the labels of the training file, and an unseen label is an error.
-    need_labels false (predictions): labels are not read at all."""
+def read_task(path: str | Path, task_type: str, tokenizer: Tokenizer, tokens: TaskTokens, max_length: int,
+              **options: Any) -> TaskData:
+    """Read and encode a task file (options as for encode_records: fields, labels, regression,
+    need_labels). The training file gives the label set; other files must use its labels."""
     assert task_type != "instruct", "instruct.read_instruct reads chats"
-    names = DEFAULT_FIELDS[task_type] | (fields or {})
     if task_type == "lm":
+        names = DEFAULT_FIELDS["lm"] | (options.get("fields") or {})
         return _read_lm(path, tokenizer, max_length, names["text"])
     unit = "row" if str(path).startswith(HF_PREFIX) else "line"
     records = ((f"{path}, {unit} {number}", record) for number, record in read_records(path))
-    return encode_records(records, str(path), task_type, tokenizer, tokens, max_length, fields=fields,
-                          labels=labels, regression=regression, need_labels=need_labels)
+    return encode_records(records, str(path), task_type, tokenizer, tokens, max_length, **options)
 
 
 def encode_records(
@@ -175,7 +163,10 @@ def encode_records(
     regression: bool = False,
     need_labels: bool = True,
 ) -> TaskData:
-    """read_task for records already read: (where, record) pairs, `where` naming the line."""
+    """Encode records already read: (where, record) pairs, `where` naming the line. `labels`
+    None: these are the training examples and the label set comes from them; else the training
+    file's labels, and an unseen label is an error. need_labels false (predictions): labels
+    are not read at all. regression: numeric labels (similarity)."""
     names = DEFAULT_FIELDS[task_type] | (fields or {})
     examples: list[Example] = []
     raw: list[tuple[str, Label | float]] = []

@@ -20,7 +20,6 @@ from typing import Any
 import torch
 
 from .. import loading
-from ..checkpoint import parse_dtype
 from ..errors import FinetuneError, GPT2Error, TrainingError
 from ..fsutil import atomic_write_files
 from ..model import GPT2
@@ -163,25 +162,6 @@ class FinetuneTrainer(Trainer):
                 else tokenizer.with_chat_template(PLAIN_TEMPLATE)
         self.new_tokens = bool(c.model.new_tokens) and any(t.type in HEAD_TYPES for t in c.tasks)
         return with_task_tokens(tokenizer, new_tokens=self.new_tokens)
-
-    def _init_processes(self, device: torch.device) -> None:
-        c = self.config
-        self.dist = distributed.init(device.type)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device(f"cuda:{self.dist.local_rank}")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        self.device = device
-        self.log.enabled = self.dist.is_main
-        per_step = c.train.micro_batch_size * self.dist.world_size
-        if c.train.batch_size % per_step:
-            raise TrainingError(f"train.batch_size {c.train.batch_size} must be a multiple of micro_batch_size x "
-                                f"processes = {per_step}")
-        self.grad_accum = c.train.batch_size // per_step
-        dtype = c.train.dtype
-        if dtype == "auto":
-            dtype = "bfloat16" if device.type == "cuda" else "float32"
-        self.autocast_dtype = parse_dtype(dtype)
 
     def _load_base(self) -> tuple[GPT2, Any]:
         """The pre-trained model (with the recipe's dropout) and its tokenizer."""

@@ -74,24 +74,7 @@ class Trainer:
         device = self._check_device()
         check_run_dir(self.run_dir)
         self._check_model_shape()
-        self.dist = distributed.init(device.type)
-        if device.type == "cuda" and device.index is None:  # one GPU per process under torchrun
-            device = torch.device(f"cuda:{self.dist.local_rank}")
-        if device.type == "cuda":
-            torch.cuda.set_device(device)
-        self.device = device
-        self.log.enabled = self.dist.is_main
-        per_step = c.train.micro_batch_size * self.dist.world_size
-        if c.train.batch_size % per_step:
-            raise TrainingError(
-                f"train.batch_size {c.train.batch_size} must be a multiple of micro_batch_size x "
-                f"processes = {per_step}"
-            )
-        self.grad_accum = c.train.batch_size // per_step
-        dtype = c.train.dtype
-        if dtype == "auto":
-            dtype = "bfloat16" if self.device.type == "cuda" else "float32"
-        self.autocast_dtype = parse_dtype(dtype)
+        self._init_processes(device)
 
         torch.manual_seed(c.train.seed)  # the same initial weights on every rank
         self.data = self._open_data()
@@ -118,6 +101,29 @@ class Trainer:
         self.nonfinite_in_a_row = 0
         self.peak_flops = measure_peak_flops(self.device) if self.device.type == "cuda" else None
         self.flops_per_token = flops_per_token(self.model.config, self.seq_len)
+
+    def _init_processes(self, device: torch.device) -> None:
+        """Join the process group (under torchrun), take this rank's GPU, and derive the
+        gradient accumulation and the autocast dtype from the batch and precision settings."""
+        c = self.config
+        self.dist = distributed.init(device.type)
+        if device.type == "cuda" and device.index is None:  # one GPU per process under torchrun
+            device = torch.device(f"cuda:{self.dist.local_rank}")
+        if device.type == "cuda":
+            torch.cuda.set_device(device)
+        self.device = device
+        self.log.enabled = self.dist.is_main
+        per_step = c.train.micro_batch_size * self.dist.world_size
+        if c.train.batch_size % per_step:
+            raise TrainingError(
+                f"train.batch_size {c.train.batch_size} must be a multiple of micro_batch_size x "
+                f"processes = {per_step}"
+            )
+        self.grad_accum = c.train.batch_size // per_step
+        dtype = c.train.dtype
+        if dtype == "auto":
+            dtype = "bfloat16" if device.type == "cuda" else "float32"
+        self.autocast_dtype = parse_dtype(dtype)
 
     def _check_device(self) -> torch.device:
         from ..devices import parse_device

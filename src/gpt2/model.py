@@ -149,7 +149,9 @@ class GPT2(nn.Module):
 
     Keyword options (all optional; hidden_states takes the first three):
         attention_mask  (B, past + T), 1 = real token, 0 = padding: padded keys are never
-                        attended to (used for left-padded batches).
+                        attended to (used for left-padded batches). Or the whole boolean mask
+                        (B, 1, T, past + T), True = may attend, used as it is (the serving
+                        engine's rows, each at its own length).
         position_ids    (B, T) positions to embed; default past, past + 1, ..., past + T - 1.
         kv_cache        a KVCache: keys/values of earlier positions are read from it and those
                         of this call are appended to it (incremental decoding).
@@ -303,6 +305,11 @@ class GPT2(nn.Module):
         plain causal attention (or, for one new token, no mask) is exact."""
         if attention_mask is None and (past == 0 or T == 1):
             return None
+        if attention_mask is not None and attention_mask.dim() == 4:
+            if attention_mask.shape != (B, 1, T, past + T) or attention_mask.dtype != torch.bool:
+                raise ValueError(f"a 4-d attention_mask must be bool of shape {(B, 1, T, past + T)}, "
+                                 f"got {attention_mask.dtype} {tuple(attention_mask.shape)}")
+            return attention_mask
         q_pos = torch.arange(past, past + T, device=device).view(T, 1)
         k_pos = torch.arange(past + T, device=device).view(1, past + T)
         allowed = (k_pos <= q_pos).view(1, 1, T, past + T)

@@ -138,13 +138,9 @@ def run(args: argparse.Namespace) -> int:
 def _chat(tokenizer, options: SamplingOptions, message: str | None) -> tuple[SamplingOptions, list[int] | None]:
     """A user message -> the chat template's prompt ids, and the options that end the answer:
     at the template's end-of-turn token, or (plain transcript) at the next "User:" line."""
-    from ..finetune.instruct import IM_END, PLAIN_STOP, encode_prompt
+    from ..finetune.instruct import chat_stops, encode_prompt
 
-    if IM_END in tokenizer.special_tokens:
-        stops = dict(stop_token_ids=(tokenizer.eot_token, tokenizer.special_tokens[IM_END]))
-    else:
-        stops = dict(stop=tuple(options.stop) + PLAIN_STOP)
-    options = dataclasses.replace(options, **stops)
+    options = dataclasses.replace(options, **chat_stops(tokenizer, options.stop))
     if message is None:  # interactive: each line becomes a message
         return options, None
     return options, encode_prompt(tokenizer, [{"role": "user", "content": message}])

@@ -363,6 +363,15 @@ def encode_prompt(tokenizer: Tokenizer, messages: Sequence[Message]) -> list[int
     return _encode(tokenizer, text, spans)
 
 
+def chat_stops(tokenizer: Tokenizer, stop: Sequence[str] = ()) -> dict[str, Any]:
+    """The SamplingOptions fields that end an answer under the tokenizer's template: its end-of-turn
+    token (DEFAULT_CHAT_TEMPLATE's <|im_end|>) and <|endoftext|>, or (PLAIN_TEMPLATE) the next
+    "User:" line, added to the caller's `stop` strings."""
+    if IM_END in tokenizer.special_tokens:
+        return {"stop": tuple(stop), "stop_token_ids": (tokenizer.eot_token, tokenizer.special_tokens[IM_END])}
+    return {"stop": tuple(stop) + PLAIN_STOP}
+
+
 # ---------------------------------------------------------------- task files
 
 def alpaca_to_messages(record: dict[str, Any]) -> list[Message]:

@@ -1,7 +1,8 @@
 """A real `gpt2 serve` on a free 127.0.0.1 port, for the tests that talk HTTP to it.
 
 `start_server(*args)` runs `gpt2 serve --port PORT *args` in its own process group, waits until
-GET /health answers 200 (bounded), and returns a Served (its base URL, the process, its log);
+GET /health answers 200 (bounded; with wait=False, call Served.wait_ready() later), and returns a
+Served (its base URL, the process, its log);
 every server started is stopped (SIGTERM, then SIGKILL) when the test ends. `demo_server` is one
 shared server on the demo model for a whole module.
 """
@@ -55,10 +56,25 @@ class Served:
     def log_text(self) -> str:
         return self.log.read_text(errors="replace")
 
+    def wait_ready(self, timeout: float = START_TIMEOUT) -> Served:
+        """Poll GET /health until it answers 200 (an exit or the timeout fails the test)."""
+        import httpx
+
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"gpt2 serve exited with {self.process.returncode}: {self.log_text()[-2000:]}")
+            try:
+                if httpx.get(self.url + "/health", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop(5)
+        raise AssertionError(f"gpt2 serve not ready after {timeout} s: {self.log_text()[-2000:]}")
+
 
 def _start(args: tuple[str, ...], log: Path, env: dict[str, str] | None = None, wait: bool = True) -> Served:
-    import httpx
-
     port = free_port()
     out = open(log, "w")
     process = subprocess.Popen([sys.executable, "-m", "gpt2.cli.main", "serve", "--port", str(port), *args],
@@ -66,20 +82,7 @@ def _start(args: tuple[str, ...], log: Path, env: dict[str, str] | None = None, 
                                env={**os.environ, **(env or {})})
     out.close()
     served = Served(f"http://127.0.0.1:{port}", process, log)
-    if not wait:
-        return served
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"gpt2 serve exited with {process.returncode}: {served.log_text()[-2000:]}")
-        try:
-            if httpx.get(served.url + "/health", timeout=2).status_code == 200:
-                return served
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    served.stop(5)
-    raise AssertionError(f"gpt2 serve not ready after {START_TIMEOUT} s: {served.log_text()[-2000:]}")
+    return served.wait_ready() if wait else served
 
 
 @pytest.fixture

@@ -183,7 +183,8 @@ def test_metrics_count_requests_and_tokens(demo_server, client):
     assert after["gpt2_generation_tokens_total"] - before.get("gpt2_generation_tokens_total", 0) == 7
     assert after["gpt2_time_to_first_token_seconds_count"] > before.get("gpt2_time_to_first_token_seconds_count", 0)
     for name in ("gpt2_queue_length", "gpt2_batch_size", "gpt2_inter_token_latency_seconds_count",
-                 "gpt2_prompt_tokens_total", "gpt2_decode_batch_size_count"):
+                 "gpt2_prompt_tokens_total", "gpt2_decode_batch_size_count",
+                 'gpt2_request_latency_seconds_count{endpoint="/v1/completions"}'):
         assert name in after
 
 

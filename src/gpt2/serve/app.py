@@ -23,6 +23,7 @@ import json
 import logging
 import secrets
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -184,7 +185,7 @@ def create_app(settings: ServeSettings | None = None, *, loader: Callable[[], tu
         choices = [Choice(i, prompt_text=texts[i // body.n], echo=body.echo) for i in range(len(sequences))]
         prompt_tokens = sum(len(p) for p in prompts)
         server.metrics.prompt_tokens.inc(prompt_tokens * body.n)
-        events = _run(engine, sequences, server.metrics)
+        events = _run(engine, sequences, server.metrics, "/v1/completions")
         rid, created = new_id("cmpl"), now()
         if body.stream:
             return _sse(_completion_chunks(server.renderer, rid, created, choices, events, body, prompt_tokens))
@@ -198,7 +199,7 @@ def create_app(settings: ServeSettings | None = None, *, loader: Callable[[], tu
         prompt, sequences = chat_sequences(body, server.tokenizer, server.limits)
         choices = [Choice(i) for i in range(len(sequences))]
         server.metrics.prompt_tokens.inc(len(prompt) * body.n)
-        events = _run(engine, sequences, server.metrics)
+        events = _run(engine, sequences, server.metrics, "/v1/chat/completions")
         rid, created = new_id("chatcmpl"), now()
         if body.stream:
             return _sse(_chat_chunks(server.renderer, rid, created, choices, events, body, len(prompt)))
@@ -255,9 +256,11 @@ async def _json_object(request: Request) -> dict[str, Any]:
     return body
 
 
-async def _run(engine: Engine, sequences: list[SequenceRequest], metrics: Metrics) -> AsyncIterator[list[tuple[int, Any]]]:
+async def _run(engine: Engine, sequences: list[SequenceRequest], metrics: Metrics,
+               endpoint: str) -> AsyncIterator[list[tuple[int, Any]]]:
     """Submit the sequences; yield their events as they come, in batches (all that are ready).
     Leaving early (the client went away) cancels what is still running."""
+    started = time.monotonic()
     loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
 
@@ -287,6 +290,8 @@ async def _run(engine: Engine, sequences: list[SequenceRequest], metrics: Metric
                     remaining -= 1
                 elif isinstance(event, Failed):
                     remaining -= 1
+            if not remaining:
+                metrics.latency.labels(endpoint).observe(time.monotonic() - started)
             yield batch
     finally:
         for handle in handles:

@@ -80,12 +80,11 @@ class _Request(BaseModel):
                 raise APIError(400, f"{name} is not supported by this server (use repetition_penalty)", name)
         if self.logit_bias:
             raise APIError(400, "logit_bias is not supported by this server", "logit_bias")
-        options = self.stream_options or {}
         if not self.stream and self.stream_options is not None:
             raise APIError(400, "stream_options needs stream: true", "stream_options")
-        if set(options) - {"include_usage", "continuous_usage_stats"}:
-            raise APIError(400, f"stream_options: unknown key(s) {sorted(set(options) - {'include_usage'})}",
-                           "stream_options")
+        unknown = sorted(set(self.stream_options or {}) - {"include_usage"})
+        if unknown:
+            raise APIError(400, f"stream_options: unknown key(s) {unknown}; only include_usage", "stream_options")
 
     @property
     def include_usage(self) -> bool:

@@ -25,7 +25,8 @@ def client(demo_server):
 
 
 def cli_json(*args: str) -> list[dict]:
-    """`gpt2 generate ... --json` on the demo model: one object per sample."""
+    """`gpt2 generate ... --json` on the demo model: one object per sample (the command itself, once;
+    other tests compare with gpt2.generate in-process, which that command is a layer over)."""
     out = subprocess.run([sys.executable, "-m", "gpt2.cli.main", "generate", *args, "--json"],
                          capture_output=True, text=True, timeout=120, check=True).stdout
     return [json.loads(line) for line in out.splitlines()]
@@ -51,9 +52,11 @@ def test_greedy_completion_equals_gpt2_generate(client, demo_server):
 
 def test_prompt_forms_and_choice_order(client, demo_server):
     """Strings, token ids, lists of either; choice i*n + j is sample j of prompt i, with the seed's
-    samples equal to `gpt2 generate --seed S --n-samples 2`."""
-    reference = {p: [s["text"] for s in cli_json(p, "--seed", "5", "--n-samples", "2", "--top-k", "0",
-                                                 "--max-new-tokens", "12")]
+    samples equal to generate(seed=S, n_samples=2)'s (what `gpt2 generate --seed S` prints)."""
+    from gpt2 import generate, load
+
+    model, tok = load("demo")
+    reference = {p: [s.text for s in generate(model, tok, p, seed=5, n_samples=2, max_new_tokens=12)]
                  for p in ("ROMEO:", "JULIET:")}
     got = client.completions.create(model="demo", prompt=["ROMEO:", "JULIET:"], n=2, seed=5, max_tokens=12)
     assert [c.index for c in got.choices] == [0, 1, 2, 3]
@@ -204,6 +207,8 @@ def test_metrics_count_requests_and_tokens(demo_server, client):
     ({"prompt": "x", "n": 0}, 400, "n"),
     ({"prompt": "x", "seed": -1}, 400, "seed"),
     ({"prompt": "x", "stop": [""]}, 400, "stop"),
+    ({"prompt": "x", "stop_token_ids": [-1]}, 400, "stop_token_ids"),
+    ({"prompt": "x", "stop_token_ids": 5}, 400, "stop_token_ids"),
     ({"prompt": "x", "presence_penalty": 0.5}, 400, "presence_penalty"),
     ({"prompt": "x", "frequency_penalty": 1}, 400, "frequency_penalty"),
     ({"prompt": "x", "logit_bias": {"1": 5}}, 400, "logit_bias"),
@@ -396,10 +401,11 @@ def test_an_adapter_and_a_chat_checkpoint(start_server, tmp_path):
     served = start_server("--model", str(tmp_path / "adapter"), "--model-name", "tuned")
     client = openai.OpenAI(base_url=served.api, api_key="none", max_retries=0)
     got = client.completions.create(model="tuned", prompt="ROMEO:", max_tokens=16, temperature=0)
-    reference = cli_json("ROMEO:", "--adapter", str(tmp_path / "adapter"), "--temperature", "0",
-                         "--max-new-tokens", "16")[0]
-    plain = cli_json("ROMEO:", "--temperature", "0", "--max-new-tokens", "16")[0]
-    assert got.choices[0].text == reference["text"] != plain["text"]
+    from gpt2 import generate
+
+    tuned = generate(load(tmp_path / "adapter")[0], tok, "ROMEO:", temperature=0, max_new_tokens=16)[0]
+    plain = generate(load("demo")[0], tok, "ROMEO:", temperature=0, max_new_tokens=16)[0]
+    assert got.choices[0].text == tuned.text != plain.text
     served.stop()
 
     chat_dir = tmp_path / "chat"
@@ -434,3 +440,20 @@ def test_chat_stops_follow_the_template():
     prompt, (sequence,) = chat_sequences(body, chat, Limits(256, len(chat)))
     assert sequence.options.stop_token_ids == (chat.eot_token, chat.special_tokens["<|im_end|>"])
     assert sequence.max_tokens == 256 - len(prompt)  # no max_tokens: the rest of the context, as vLLM
+
+
+def test_a_stop_token_is_in_completion_logprobs_not_in_chat(demo_server, client):
+    """Completions list the stop token that ended a choice last in its logprobs (lm-eval reads the
+    generated token as the last entry), with no text for it; chat answers leave it out."""
+    newline = post(demo_server, "/tokenize", {"prompt": "\n"}).json()["tokens"]
+    assert len(newline) == 1
+    got = client.completions.create(model="demo", prompt="ROMEO:\nWhat", max_tokens=60, temperature=0,
+                                    logprobs=0, extra_body={"stop_token_ids": newline})
+    choice = got.choices[0]
+    assert choice.finish_reason == "stop" and choice.logprobs.tokens[-1] == "\n" and "\n" not in choice.text
+    assert "".join(choice.logprobs.tokens[:-1]) == choice.text
+    assert got.usage.completion_tokens == len(choice.logprobs.tokens)
+    chat = client.chat.completions.create(model="demo", messages=[{"role": "user", "content": "Hi"}], max_tokens=60,
+                                          temperature=0, logprobs=True, extra_body={"stop_token_ids": newline})
+    assert chat.choices[0].finish_reason == "stop"
+    assert "".join(c.token for c in chat.choices[0].logprobs.content) == chat.choices[0].message.content

@@ -76,11 +76,14 @@ class SequenceRequest:
 @dataclass(frozen=True)
 class TokenInfo:
     """A token and, when asked for, its log-probability under the model (the raw distribution,
-    before temperature and filters) and the most likely tokens at its position, best first."""
+    before temperature and filters) and the most likely tokens at its position, best first.
+    A stop token is listed too (marked `stop`), as OpenAI's and vLLM's completions list it: a
+    caller scoring a continuation (lm-evaluation-harness) expects the generated token last."""
 
     id: int
     logprob: float | None = None
     top: tuple[tuple[int, float], ...] = ()
+    stop: bool = False  # a stop token: it ends the sequence and is not in the text
 
 
 @dataclass(frozen=True)
@@ -438,8 +441,8 @@ class Engine:
             seq.generated += 1
             if seq.seen is not None:
                 seq.seen[token] = True
-            if token not in seq.row.stop_ids:
-                seq.infos.append(infos.get(i, TokenInfo(token)))
+            info = infos.get(i, TokenInfo(token))
+            seq.infos.append(info if token not in seq.row.stop_ids else dataclasses.replace(info, stop=True))
             text = seq.row.add(token)
             if seq.row.finish_reason is None and seq.generated >= seq.request.max_tokens:
                 text += seq.row.close()
@@ -459,8 +462,8 @@ class Engine:
         row = seq.row
         kept = len(row.tokens)  # a stop string may have cut tokens off the end
         n = seq.sent_tokens
-        if done:
-            n = kept
+        if done:  # the rest, and the stop token (not in the text) when one ended the sequence
+            n = kept + (row.finish_reason == "stop_token")
         else:
             while n < kept and row.ends[n] <= row.emitted:
                 n += 1

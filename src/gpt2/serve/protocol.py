@@ -1,7 +1,7 @@
 """The request bodies of OpenAI's API as this server takes them, and their errors.
 
 Fields follow OpenAI's legacy completions and chat completions (and vLLM's extensions `top_k`,
-`repetition_penalty`, `ignore_eos`); unknown fields are ignored, as OpenAI's clients send
+`repetition_penalty`, `ignore_eos`, `stop_token_ids`); unknown fields are ignored, as OpenAI's clients send
 some. Types are strict (JSON `true` is not a number, "16" is not an integer). Fields this
 server cannot honour (`presence_penalty`, `frequency_penalty`, `logit_bias`, `suffix`,
 `best_of` above `n`) are refused with a 400 naming them rather than silently ignored.
@@ -62,6 +62,7 @@ class _Request(BaseModel):
     stream: bool = False
     stream_options: dict[str, Any] | None = None
     ignore_eos: bool = False
+    stop_token_ids: list[int] | None = None  # vLLM's: ids that end a choice, besides <|endoftext|>
     user: str | None = None  # ignored
 
     @field_validator("stop")
@@ -73,6 +74,15 @@ class _Request(BaseModel):
         if any(s == "" for s in stops):
             raise ValueError("a stop string is empty")
         return stops
+
+    def _stop_ids(self, tokenizer, default: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        extra = tuple(self.stop_token_ids or ())
+        check_ids(list(extra), len(tokenizer), "stop_token_ids")
+        if self.ignore_eos:
+            return extra
+        if not extra:
+            return default
+        return (default or (tokenizer.eot_token,)) + extra
 
     def check_unsupported(self) -> None:
         for name in ("presence_penalty", "frequency_penalty"):
@@ -90,14 +100,17 @@ class _Request(BaseModel):
     def include_usage(self) -> bool:
         return bool((self.stream_options or {}).get("include_usage"))
 
-    def sampling_options(self, stop: tuple[str, ...] = (), stop_token_ids: tuple[int, ...] | None = None) -> SamplingOptions:
+    def sampling_options(self, tokenizer, stop: tuple[str, ...] = (),
+                         stop_token_ids: tuple[int, ...] | None = None) -> SamplingOptions:
+        """The request's settings; `stop` strings and `stop_token_ids` (default: <|endoftext|>)
+        are what the caller ends choices at besides the request's own."""
         fields = {"temperature": self.temperature, "top_p": self.top_p,
                   "top_k": None if self.top_k is None else max(0, self.top_k),
                   "repetition_penalty": self.repetition_penalty, "seed": self.seed}
         given = {k: v for k, v in fields.items() if v is not None}
         try:
             return SamplingOptions(**given, stop=tuple(self.stop) + tuple(stop),
-                                   stop_token_ids=() if self.ignore_eos else stop_token_ids)
+                                   stop_token_ids=self._stop_ids(tokenizer, stop_token_ids))
         except GPT2Error as e:  # "temperature must be ...": the field is the first word
             raise APIError(400, str(e), str(e).split()[0]) from None
 
@@ -192,7 +205,7 @@ def completion_sequences(req: CompletionRequest, tokenizer,
         raise APIError(400, "max_tokens 0 returns nothing without echo: true", "max_tokens")
     given = prompt_list(req.prompt)
     prompts = encode_prompts(given, tokenizer, limits)
-    options = req.sampling_options()
+    options = req.sampling_options(tokenizer)
     for ids in prompts:
         check_total(ids, req.max_tokens, limits)
     texts = [p if isinstance(p, str) else tokenizer.decode(ids) for p, ids in zip(given, prompts)]
@@ -256,7 +269,7 @@ def chat_sequences(req: ChatRequest, tokenizer, limits: Limits) -> tuple[list[in
                            "context_length_exceeded")
     check_total(ids, max_tokens, limits, param)
     stops = chat_stops(tokenizer)
-    options = req.sampling_options(stops["stop"], stops.get("stop_token_ids"))
+    options = req.sampling_options(tokenizer, stops["stop"], stops.get("stop_token_ids"))
     logprobs = (req.top_logprobs or 0) if req.logprobs else None
     return ids, [SequenceRequest(ids, options, max_tokens, sample_index=j, logprobs=logprobs)
                  for j in range(req.n)]

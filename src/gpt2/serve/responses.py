@@ -105,8 +105,9 @@ class Renderer:
             return {"token": self.token(token_id), "logprob": logprob,
                     "bytes": list(self.tokenizer.token_bytes(token_id))}
 
+        # Chat shows the answer's tokens only: the end-of-turn token is not part of it.
         return {"content": [{**entry(i.id, i.logprob), "top_logprobs": [entry(t, lp) for t, lp in i.top]}
-                            for i in infos]}
+                            for i in infos if not i.stop]}
 
     def chat(self, request_id: str, created: int, choices: list[Choice], prompt_tokens: int,
              logprobs: bool) -> dict[str, Any]:

@@ -33,7 +33,8 @@ def cli_json(*args: str) -> list[dict]:
 
 
 def post(served, path: str, body, **kw) -> httpx.Response:
-    content = body if isinstance(body, (bytes, str)) else json.dumps(body)
+    """POST a JSON body: an object, or the raw bytes/str/byte chunks to send as they are."""
+    content = json.dumps(body) if isinstance(body, (dict, list)) else body
     return httpx.post(served.url + path, content=content, headers={"content-type": "application/json"},
                       timeout=60, **kw)
 
@@ -259,6 +260,17 @@ def test_http_errors_and_the_server_keeps_serving(demo_server, client):
     assert r.status_code == 405 and "error" in r.json()
     r = post(demo_server, "/v1/completions", b'{"prompt": "' + b"x" * (9 * 2**20) + b'"}')
     assert r.status_code == 413 and "larger than" in r.json()["error"]["message"]
+
+    def chunked():  # no Content-Length: the limit holds as the body is read
+        yield b'{"prompt": "'
+        for _ in range(9):
+            yield b"x" * 2**20
+        yield b'"}'
+
+    r = post(demo_server, "/v1/completions", chunked())
+    assert r.status_code == 413 and "larger than" in r.json()["error"]["message"]
+    r = post(demo_server, "/v1/completions", iter([b'{"prompt": "O", ', b'"max_tokens": 2}']))
+    assert r.status_code == 200
     assert client.completions.create(model="demo", prompt="O", max_tokens=2).choices[0].text is not None
     assert "Traceback" not in demo_server.log_text()
 

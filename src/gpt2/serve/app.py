@@ -439,7 +439,8 @@ def _add_error_handlers(app: FastAPI) -> None:
 
 class _Guard:
     """ASGI middleware in front of every route: the API key (when set), the body-size limit
-    (413, before a byte too many is read) and the request counter of /metrics."""
+    (413: by Content-Length before the body is read, or as a chunked body is read) and the
+    request counter of /metrics."""
 
     def __init__(self, app: Any, server: _Server) -> None:
         self.app, self.server = app, server
@@ -467,9 +468,11 @@ class _Guard:
             length = dict(scope["headers"]).get(b"content-length")
             if length is not None and (not length.isdigit() or int(length) > MAX_BODY_BYTES):
                 return await self._reply(counting_send, _too_large())
-            await self.app(scope, _limited(receive), counting_send)
-        except _BodyTooLarge:
-            await self._reply(counting_send, _too_large())
+            if length is None:  # a chunked body: read it here, up to the limit, then hand it on
+                receive = await _buffered(receive)
+                if receive is None:
+                    return await self._reply(counting_send, _too_large())
+            await self.app(scope, receive, counting_send)
         finally:
             endpoint = path if path in _ENDPOINTS else "other"
             self.server.metrics.requests.labels(endpoint, str(status["code"])).inc()
@@ -483,25 +486,25 @@ _ENDPOINTS = frozenset({"/", "/health", "/metrics", "/v1/models", "/v1/completio
                         "/tokenize", "/detokenize", "/tokenizer_info"})
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 def _too_large() -> APIError:
     return APIError(413, f"the request body is larger than {MAX_BODY_BYTES // 2**20} MiB")
 
 
-def _limited(receive: Callable) -> Callable:
-    """receive, counting body bytes: past MAX_BODY_BYTES (a chunked body) the request ends in 413."""
-    seen = 0
-
-    async def wrapped() -> dict:
-        nonlocal seen
+async def _buffered(receive: Callable) -> Callable | None:
+    """The whole body read from `receive` (None past MAX_BODY_BYTES), as a receive that gives it
+    in one message and then goes on with the original (which reports a disconnect)."""
+    body, more = b"", True
+    while more:
         message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > MAX_BODY_BYTES:
-                raise _BodyTooLarge
-        return message
+        if message["type"] != "http.request":
+            break
+        body += message.get("body", b"")
+        more = message.get("more_body", False)
+        if len(body) > MAX_BODY_BYTES:
+            return None
+    first = [{"type": "http.request", "body": body, "more_body": False}]
 
-    return wrapped
+    async def replay() -> dict:
+        return first.pop() if first else await receive()
+
+    return replay

@@ -35,7 +35,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from .engine import Engine, EngineStopped, Failed, Finished, Piece, Prompt, QueueFull, SequenceRequest
+from .engine import Engine, EngineStopped, Failed, Finished, Piece, Prompt, QueueFull, SequenceRequest, deliver_all
 from .metrics import CONTENT_TYPE, Metrics
 from .protocol import (
     APIError,
@@ -89,7 +89,7 @@ class _Server:
         self.load_error: BaseException | None = None
         self.stopping = False
 
-    def load(self, loader: Callable[[], tuple[Any, Any]] | None) -> None:
+    def load(self, loader: Callable[[], tuple[Any, Any]] | None, loop: asyncio.AbstractEventLoop) -> None:
         if loader is None:
             from ..loading import load
 
@@ -97,8 +97,14 @@ class _Server:
             model, tokenizer = load(s.model, adapter=s.adapter, device=s.device, dtype=s.dtype)
         else:
             model, tokenizer = loader()
+        def flush(batch: list) -> None:  # one wake-up of the event loop per engine step
+            try:
+                loop.call_soon_threadsafe(deliver_all, batch)
+            except RuntimeError:  # the event loop has closed: nobody is listening
+                pass
+
         engine = Engine(model, tokenizer, max_batch=self.settings.max_batch, max_queue=self.settings.max_queue,
-                        observer=self.metrics)
+                        observer=self.metrics, flush=flush)
         self.metrics.attach(engine)
         self.tokenizer = tokenizer
         self.limits = Limits(model.config.n_ctx, model.config.vocab_size)
@@ -132,9 +138,11 @@ def create_app(settings: ServeSettings | None = None, *, loader: Callable[[], tu
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loop = asyncio.get_running_loop()
+
         def load() -> None:
             try:
-                server.load(loader)
+                server.load(loader, loop)
             except BaseException as e:  # noqa: BLE001 - reported, and the CLI exits
                 server.load_error = e
                 log.error("loading %s failed: %s", settings.model, e)
@@ -261,16 +269,10 @@ async def _run(engine: Engine, sequences: list[SequenceRequest], metrics: Metric
     """Submit the sequences; yield their events as they come, in batches (all that are ready).
     Leaving early (the client went away) cancels what is still running."""
     started = time.monotonic()
-    loop = asyncio.get_running_loop()
     queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
 
-    def deliver_to(index: int) -> Callable[[Any], None]:
-        def deliver(event: Any) -> None:
-            try:
-                loop.call_soon_threadsafe(queue.put_nowait, (index, event))
-            except RuntimeError:  # the event loop has closed: nobody is listening
-                pass
-        return deliver
+    def deliver_to(index: int) -> Callable[[Any], None]:  # called on the event loop (flush)
+        return lambda event: queue.put_nowait((index, event))
 
     try:
         handles = engine.submit(sequences, [deliver_to(i) for i in range(len(sequences))])
@@ -358,7 +360,8 @@ async def _completion_chunks(renderer: Renderer, rid: str, created: int, choices
                 elif isinstance(event, Piece):
                     out.append(renderer.completion_chunk(rid, created, index, event.text,
                                                          event.tokens if want else None, offsets[index], None))
-                    offsets[index] += sum(len(renderer.token(t.id)) for t in event.tokens)
+                    if want:
+                        offsets[index] += sum(len(renderer.token(t.id)) for t in event.tokens)
                 elif isinstance(event, Finished):
                     out.append(renderer.completion_chunk(rid, created, index, "", [] if want else None,
                                                          offsets[index], event.reason))

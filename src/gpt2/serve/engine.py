@@ -1,8 +1,9 @@
 """The continuous-batching engine: every sequence in flight decoded together, one token per step.
 
 One thread runs the loop. Between two decode steps it admits waiting sequences into free slots
-and prefills their prompts (a long prompt in chunks of PREFILL_CHUNK tokens, at most
-PREFILL_BUDGET prompt tokens per step, so that the sequences already decoding keep going), and
+and prefills their prompts (new short ones together in one forward pass, a long prompt in chunks
+of PREFILL_CHUNK tokens; at most PREFILL_BUDGET prompt tokens per step, so that the sequences
+already decoding keep going), and
 retires the sequences that stopped, reached their length or were cancelled. Each sequence keeps
 its own sampling settings and its own torch.Generator (seeded as `gpt2 generate` seeds sample j),
 and rows never mix in attention: a sequence's tokens do not depend on what else is in the batch.
@@ -12,8 +13,8 @@ that are decoding always sit in slots [0, D), so that a decode step reads one co
 each row has its own length, and a boolean mask keeps a row to its own keys. When a sequence
 leaves, the last one moves into its slot (one copy of its keys and values).
 
-Results leave the engine through each sequence's `deliver` callback, called on the engine's
-thread with Prompt, Piece, Finished or Failed events; the server turns them into HTTP responses.
+Results leave the engine as Prompt, Piece, Finished or Failed events for each sequence's
+`deliver` callback, handed over once per step (`flush`); the server turns them into HTTP responses.
 """
 
 from __future__ import annotations
@@ -116,6 +117,9 @@ class Failed:
 
 Event = Prompt | Piece | Finished | Failed
 Deliver = Callable[[Event], None]
+# Hands a step's events to their consumers: the default calls each deliver on the engine's
+# thread; a server passes one that moves the whole batch to its event loop in one wake-up.
+Flush = Callable[[list[tuple[Deliver, Event]]], None]
 
 
 class Observer:
@@ -202,10 +206,30 @@ class _RowsView:
             self.mask = (keys[None, :] <= self.positions[:, None]).view(rows, 1, 1, self.length + 1)
 
     def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        self.cache.k[layer, self.rows, :, self.positions] = k[:, :, 0]
-        self.cache.v[layer, self.rows, :, self.positions] = v[:, :, 0]
         n, end = len(self.rows), self.length + 1
+        if self.mask is None:  # every row at one length: a plain slice copy (cheaper than a scatter)
+            self.cache.k[layer, :n, :, self.length : end] = k
+            self.cache.v[layer, :n, :, self.length : end] = v
+        else:
+            self.cache.k[layer, self.rows, :, self.positions] = k[:, :, 0]
+            self.cache.v[layer, self.rows, :, self.positions] = v[:, :, 0]
         return self.cache.k[layer, :n, :, :end], self.cache.v[layer, :n, :, :end]
+
+
+class _NewRowsView:
+    """New prompts in one right-padded batch, as a KVCache starting empty: row i's first n_i keys
+    and values go to its slot; attention reads the batch's own (plain causal attention)."""
+
+    def __init__(self, cache: SlotCache, slots: list[int], lengths: list[int]) -> None:
+        self.cache, self.slots, self.lengths = cache, slots, lengths
+        self.length = 0
+        self.max_len = cache.n_ctx
+
+    def update(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        for row, (slot, n) in enumerate(zip(self.slots, self.lengths)):
+            self.cache.k[layer, slot, :, :n] = k[row, :, :n]
+            self.cache.v[layer, slot, :, :n] = v[row, :, :n]
+        return k, v
 
 
 # ------------------------------------------------------------------ a sequence in flight
@@ -241,10 +265,12 @@ class Engine:
     slot beyond those (submit raises QueueFull when they would not fit)."""
 
     def __init__(self, model: GPT2, tokenizer, *, max_batch: int = 16, max_queue: int = 256,
-                 observer: Observer | None = None) -> None:
+                 observer: Observer | None = None, flush: Flush | None = None) -> None:
         self.model, self.tokenizer = model.eval(), tokenizer
         self.max_batch, self.max_queue = max_batch, max_queue
         self.observer = observer or Observer()
+        self.flush = flush or deliver_all
+        self._outbox: list[tuple[Deliver, Event]] = []
         self.cache = SlotCache(model, max_batch)
         self.vocab_size = model.config.vocab_size
         self.eot = tokenizer.eot_token
@@ -332,12 +358,14 @@ class Engine:
                     log.exception("engine step failed")
                     for seq in [s for s in self._slots if s is not None]:
                         self._finish(seq, Failed(f"the model failed: {type(e).__name__}: {e}"))
+                self._flush()
         with self._cond:
             leftovers = list(self._waiting) + [s for s in self._slots if s is not None]
             self._waiting.clear()
         for seq in leftovers:
             if not seq.cancelled:
-                seq.deliver(Failed("the server shut down before this request finished"))
+                self._send(seq, Failed("the server shut down before this request finished"))
+        self._flush()
 
     def _admit(self) -> None:
         """Waiting sequences into free slots (slots >= _decoding; called holding the lock)."""
@@ -357,18 +385,47 @@ class Engine:
             if seq is not None and seq.cancelled:
                 self._free(slot)
         self.observer.step(self._decoding, len(self._waiting))
-        budget = PREFILL_BUDGET
-        for slot in range(self._decoding, self.max_batch):
-            seq = self._slots[slot]
-            if seq is None or not seq.prefilling or budget <= 0:
-                continue
-            budget -= self._prefill_chunk(slot, seq, budget)
+        budget = PREFILL_BUDGET - self._prefill_new()
+        for seq in [s for s in self._slots[self._decoding:] if s is not None and s.prefilling]:
+            if budget <= 0:
+                break
+            budget -= self._prefill_chunk(seq, budget)
         if self._decoding:
             self._decode()
 
-    def _prefill_chunk(self, slot: int, seq: _Sequence, budget: int) -> int:
-        """Feed the next chunk of seq's prompt; once the prompt is in, choose its first token.
+    def _prefill_new(self) -> int:
+        """Prefill new prompts that fit in one chunk together, in one forward pass (right-padded to
+        the longest: causal attention keeps every real token from the padding after it), as many as
+        PREFILL_BUDGET allows, shortest first. Returns the tokens the pass took, padding included."""
+        new = sorted((s for s in self._slots[self._decoding:]
+                      if s is not None and s.prefilled == 0 and len(s.request.prompt) <= PREFILL_CHUNK),
+                     key=lambda s: len(s.request.prompt))
+        group: list[_Sequence] = []
+        for seq in new:  # ascending lengths: the last one taken sets the padded length
+            if group and (len(group) + 1) * len(seq.request.prompt) > PREFILL_BUDGET:
+                break
+            group.append(seq)
+        if not group:
+            return 0
+        width = len(group[-1].request.prompt)
+        ids = torch.tensor([s.request.prompt + [0] * (width - len(s.request.prompt)) for s in group],
+                           device=self.device)
+        slots = [self._slots.index(s) for s in group]
+        hidden = self.model.hidden_states(ids, kv_cache=_NewRowsView(self.cache, slots, [len(s.request.prompt)
+                                                                                         for s in group]))
+        for slot, seq in zip(slots, group):  # all before _prompt_done moves any of them
+            self.cache.lengths[slot] = len(seq.request.prompt)
+        for row, seq in enumerate(group):
+            n = len(seq.request.prompt)
+            first = 0 if seq.request.echo and seq.request.logprobs is not None else n - 1
+            logits = self.model.lm_head(hidden[row, first:n]).float()  # (n or 1, V)
+            self._prompt_done(seq, 0, n, logits)
+        return len(group) * width
+
+    def _prefill_chunk(self, seq: _Sequence, budget: int) -> int:
+        """Feed the next chunk of seq's prompt (a long one, or one that did not fit in the batch).
         Returns the number of prompt tokens fed."""
+        slot = self._slots.index(seq)
         prompt = seq.request.prompt
         start = seq.prefilled
         end = min(len(prompt), start + PREFILL_CHUNK, start + budget)
@@ -376,23 +433,31 @@ class Engine:
         want_prompt_logprobs = seq.request.echo and seq.request.logprobs is not None
         logits = self.model(ids, kv_cache=self.cache.for_slot(slot), last_logits_only=not want_prompt_logprobs)
         self.cache.lengths[slot] += end - start
+        self._prompt_done(seq, start, end, logits[0].float())
+        return end - start
+
+    def _prompt_done(self, seq: _Sequence, start: int, end: int, logits: torch.Tensor) -> None:
+        """Prompt tokens [start, end) are in the cache, `logits` (end - start or 1, V) their next-token
+        scores: collect the prompt's logprobs; once the whole prompt is in, choose the first token
+        and move the sequence to the decoding slots."""
+        prompt = seq.request.prompt
         seq.prefilled = end
-        logits = logits[0].float()  # (T or 1, V)
+        want_prompt_logprobs = seq.request.echo and seq.request.logprobs is not None
         if want_prompt_logprobs:
             if start == 0:
                 seq.prompt_infos.append(TokenInfo(prompt[0]))
             targets = prompt[start + 1 : end + 1]  # each position scores the prompt token after it
             seq.prompt_infos += self._token_infos(logits[: len(targets)], targets, seq.request.logprobs)
         if end < len(prompt):
-            return end - start
+            return
         if want_prompt_logprobs:
-            seq.deliver(Prompt(seq.prompt_infos))
+            self._send(seq, Prompt(seq.prompt_infos))
+        slot = self._slots.index(seq)
         if seq.request.max_tokens == 0:
             self._finish(seq, Finished("length", 0))
             self._free(slot)
-            return end - start
-        token = choose_tokens(logits[-1:], seq.request.options, _rows_seen([seq]),
-                              None if seq.generator is None else [seq.generator])
+            return
+        token = choose_tokens(logits[-1:], seq.request.options, _rows_seen([seq]), _generators([seq]))
         # Now decoding: into slot _decoding, so that decoding slots stay [0, _decoding).
         target = self._decoding
         if target != slot:
@@ -400,7 +465,6 @@ class Engine:
             self._slots[slot], self._slots[target] = self._slots[target], self._slots[slot]
         self._decoding += 1
         self._take_tokens([seq], token, logits[-1:], [target])
-        return end - start
 
     def _decode(self) -> None:
         """One step of every decoding sequence: feed each its pending token, choose the next."""
@@ -412,12 +476,17 @@ class Engine:
                             kv_cache=view, last_logits_only=True)[:, -1].float()
         for i in range(rows):
             self.cache.lengths[i] += 1
-        chosen = torch.empty(rows, dtype=torch.long, device=self.device)
-        for group in _groups(sequences):  # rows with the same processors are chosen together
-            index = torch.tensor(group, device=self.device)
-            members = [sequences[i] for i in group]
-            gens = None if members[0].generator is None else [s.generator for s in members]
-            chosen[index] = choose_tokens(logits[index], members[0].request.options, _rows_seen(members), gens)
+        groups = _groups(sequences)  # rows with the same processors are chosen together
+        if len(groups) == 1:
+            chosen = choose_tokens(logits, sequences[0].request.options, _rows_seen(sequences),
+                                   _generators(sequences))
+        else:
+            chosen = torch.empty(rows, dtype=torch.long, device=self.device)
+            for group in groups:
+                index = torch.tensor(group, device=self.device)
+                members = [sequences[i] for i in group]
+                chosen[index] = choose_tokens(logits[index], members[0].request.options, _rows_seen(members),
+                                              _generators(members))
         self._take_tokens(sequences, chosen, logits, list(range(rows)))
 
     def _take_tokens(self, sequences: list[_Sequence], chosen: torch.Tensor, logits: torch.Tensor,
@@ -470,7 +539,7 @@ class Engine:
         tokens = seq.infos[seq.sent_tokens : n]
         seq.sent_tokens = n
         if text or tokens:
-            seq.deliver(Piece(text, tokens))
+            self._send(seq, Piece(text, tokens))
 
     def _token_infos(self, logits: torch.Tensor, targets: list[int], top: int | None) -> list[TokenInfo]:
         """(logprob, top alternatives) of each target under the raw distribution of its row."""
@@ -485,9 +554,17 @@ class Engine:
         return [TokenInfo(t, lp, tuple(zip(i, v))) for t, lp, i, v in
                 zip(targets, chosen, indices.tolist(), values.tolist())]
 
+    def _send(self, seq: _Sequence, event: Event) -> None:
+        self._outbox.append((seq.deliver, event))
+
+    def _flush(self) -> None:
+        if self._outbox:
+            batch, self._outbox = self._outbox, []
+            self.flush(batch)
+
     def _finish(self, seq: _Sequence, event: Event) -> None:
         if not seq.done and not seq.cancelled:
-            seq.deliver(event)
+            self._send(seq, event)
         seq.done = True
 
     def _free(self, slot: int) -> None:
@@ -503,6 +580,12 @@ class Engine:
             self._decoding -= 1
 
 
+def deliver_all(batch: list[tuple[Deliver, Event]]) -> None:
+    """The default Flush: each event to its consumer, in order."""
+    for deliver, event in batch:
+        deliver(event)
+
+
 def _groups(sequences: list[_Sequence]) -> list[list[int]]:
     """Row indices grouped by the settings that shape the distribution (one choose_tokens each)."""
     groups: dict[tuple, list[int]] = {}
@@ -511,6 +594,10 @@ def _groups(sequences: list[_Sequence]) -> list[list[int]]:
         key = (o.temperature, o.top_k, o.top_p, o.repetition_penalty)
         groups.setdefault(key, []).append(i)
     return list(groups.values())
+
+
+def _generators(sequences: list[_Sequence]) -> list[torch.Generator] | None:
+    return None if sequences[0].generator is None else [s.generator for s in sequences]
 
 
 def _rows_seen(sequences: list[_Sequence]) -> torch.Tensor | None:

@@ -97,6 +97,7 @@ class _Server:
             model, tokenizer = load(s.model, adapter=s.adapter, device=s.device, dtype=s.dtype)
         else:
             model, tokenizer = loader()
+
         def flush(batch: list) -> None:  # one wake-up of the event loop per engine step
             try:
                 loop.call_soon_threadsafe(deliver_all, batch)

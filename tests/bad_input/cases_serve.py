@@ -1,6 +1,7 @@
 """Bad inputs to `gpt2 serve`: numbers out of range, empty keys and names, hosts that are not
 addresses, a port already taken, models and adapters that cannot be loaded, devices and dtypes
-that do not exist. Every row fails before a server starts (nothing listens, nothing is written)."""
+that do not exist: every such row fails before a server starts (nothing listens, nothing is
+written). And Ctrl-C on a running server."""
 
 from __future__ import annotations
 
@@ -48,4 +49,6 @@ CASES = [
     Case("serve-device-banana", ("serve", "--device", "banana", *M), match=r"--device 'banana' is not a device"),
     Case("serve-dtype-banana", ("serve", "--dtype", "banana", *M), match=r"argument --dtype: invalid choice"),
     Case("serve-stdout-closed", ("serve", "--port", "65536", *M), stdout="closed", match=r"out of range"),
+    # Ctrl-C once it serves: a graceful stop, exit 130 (SIGTERM's exit 0: tests/serve/test_api.py).
+    Case("serve-ctrl-c-while-serving", ("serve", "--port", "0", *M), interrupt=r"Uvicorn running", expect=130),
 ]

@@ -8,8 +8,9 @@
 
 Then open http://127.0.0.1:8000/ for the playground, or point any OpenAI client at
 http://127.0.0.1:8000/v1 (curl, the `openai` package, lm-evaluation-harness's local-completions).
-GET /health answers 503 while the model loads and 200 once it is ready. SIGTERM or Ctrl-C stops
-taking requests, lets those in flight finish (cancelled after a grace period) and exits 0.
+GET /health answers 503 while the model loads and 200 once it is ready. SIGTERM stops taking
+requests, lets those in flight finish (cancelled after 30 s) and exits 0; Ctrl-C does the same and
+exits 130, as every gpt2 command does when interrupted.
 Needs the [serve] extra: pip install "gpt2[serve]".
 """
 

@@ -254,7 +254,7 @@ def test_headers_are_checked_before_tensor_data_is_read(tmp_path, hf_checkpoint,
     import gpt2.checkpoint as ckpt
 
     d = copy_checkpoint(hf_checkpoint, tmp_path / "c")
-    monkeypatch.setattr(ckpt, "_read_tensors", lambda path: pytest.fail("tensor data was read"))
+    monkeypatch.setattr(ckpt, "read_tensors", lambda path: pytest.fail("tensor data was read"))
     config, files = ckpt.inspect_checkpoint(d)
     assert config.n_layer == 2 and files == [d / SAFETENSORS_FILE]
     config = json.loads((d / "config.json").read_text())

@@ -156,6 +156,19 @@ def weights_files(directory: Path) -> list[Path]:
 def read_config(directory: str | os.PathLike[str]) -> GPT2Config:
     """Read a checkpoint's config.json."""
     path = Path(directory) / CONFIG_FILE
+    try:
+        return GPT2Config.from_hf_dict(_config_json(path), source=str(path))
+    except ConfigError as e:
+        raise CheckpointError(str(e)) from None
+
+
+def quantization_config(directory: str | os.PathLike[str]) -> Any:
+    """The `quantization_config` entry of a checkpoint's config.json: None for float weights
+    (gpt2.quantize describes and reads the quantized ones)."""
+    return _config_json(Path(directory) / CONFIG_FILE).get("quantization_config")
+
+
+def _config_json(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; a checkpoint directory needs {CONFIG_FILE}")
     try:
@@ -164,10 +177,7 @@ def read_config(directory: str | os.PathLike[str]) -> GPT2Config:
         raise CheckpointError(f"{path}: not valid JSON ({e})") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a JSON object")
-    try:
-        return GPT2Config.from_hf_dict(data, source=str(path))
-    except ConfigError as e:
-        raise CheckpointError(str(e)) from None
+    return data
 
 
 # A header larger than this is not a GPT-2 checkpoint's (gpt2-xl's is about 60 KB).
@@ -220,7 +230,7 @@ def read_safetensors_header(path: Path) -> dict[str, tuple[int, ...]]:
     return shapes
 
 
-def _read_tensors(path: Path) -> dict[str, torch.Tensor]:
+def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     if path.suffix == ".safetensors":
         from safetensors.torch import load_file
 
@@ -317,7 +327,7 @@ def inspect_checkpoint(directory: str | os.PathLike[str]) -> tuple[GPT2Config, l
         if f.suffix == ".safetensors":
             shapes.update(read_safetensors_header(f))
         else:  # pytorch_model.bin: memory-mapped, so only the shapes are touched
-            shapes.update({k: tuple(v.shape) for k, v in _read_tensors(f).items()})
+            shapes.update({k: tuple(v.shape) for k, v in read_tensors(f).items()})
     source = str(files[0]) if len(files) == 1 else f"{directory} (sharded)"
     check_shapes(shapes, config, source)
     return config, files
@@ -333,10 +343,14 @@ def read_checkpoint(
     # The arguments first, then the files' headers, and only then the tensor data.
     device = parse_device("cpu" if device is None else device, "device")
     dtype = parse_dtype(dtype) or torch.float32
+    if quantization_config(directory) is not None:
+        raise CheckpointError(f"{directory}: holds quantized weights (quantization_config in {CONFIG_FILE}), "
+                              "for inference only; load it with gpt2.load, and train or fine-tune from the "
+                              "original checkpoint")
     config, files = inspect_checkpoint(directory)
     tensors: dict[str, torch.Tensor] = {}
     for f in files:
-        tensors.update(_read_tensors(f))
+        tensors.update(read_tensors(f))
     state = {k: v.to(device=device, dtype=dtype).contiguous() for k, v in from_hf(tensors, config).items()}
     return config, state
 

@@ -56,3 +56,7 @@ class EvalDataError(GPT2Error, ValueError):
 
 class FinetuneError(GPT2Error, ValueError):
     """Bad fine-tuning input: a task file, a label, a recipe's task list, a teacher, an adapter."""
+
+
+class QuantizeError(GPT2Error, ValueError):
+    """Quantization cannot be done as asked: no kernel on this device, a model it does not fit."""

@@ -5,6 +5,7 @@
     model, tok = gpt2.load("runs/x/checkpoints/step-300", dtype="bfloat16")
     model, tok = gpt2.load("gpt2", adapter="runs/lora/adapter")  # a base model plus a PEFT LoRA adapter
     model, tok = gpt2.load("runs/lora/adapter")    # the same: the adapter names its base model
+    model, tok = gpt2.load("gpt2", quantize="int8")  # int8 weights (gpt2.quantize), for fast decoding
 
 An adapter comes back unmerged (LoRALinear layers, exactly PEFT's function);
 gpt2.finetune.lora.merge_lora folds it into plain weights for speed or for saving a checkpoint.
@@ -17,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .checkpoint import DEMO_NAME, resolve_checkpoint
-from .errors import FinetuneError
+from .errors import FinetuneError, QuantizeError
 from .model import GPT2
 
 if TYPE_CHECKING:
@@ -45,7 +46,8 @@ def load_tokenizer(name_or_dir: str | os.PathLike[str] | None = None) -> "Tokeni
 def load(name_or_dir: str | os.PathLike[str] | None = None, *,
          adapter: str | os.PathLike[str] | None = None,
          device: "str | torch.device | None" = None,
-         dtype: "str | torch.dtype | None" = None) -> tuple[GPT2, "Tokenizer"]:
+         dtype: "str | torch.dtype | None" = None,
+         quantize: str | None = None) -> tuple[GPT2, "Tokenizer"]:
     """(model in eval mode, tokenizer) for "demo" (the default), a preset/hub name such as "gpt2",
     or a checkpoint directory. `device` ("cpu", "cuda:0", ...) must exist on this machine; `dtype`
     is float32 / bfloat16 / float16 (default float32).
@@ -53,14 +55,36 @@ def load(name_or_dir: str | os.PathLike[str] | None = None, *,
     `adapter`: a PEFT LoRA adapter directory (adapter_config.json + adapter_model.safetensors)
     put on the model, unmerged. An adapter directory given alone as `name_or_dir` loads the base
     model its adapter_config.json names (base_model_name_or_path, resolved like any name here: a
-    relative path from the current directory, as PEFT does). The tokenizer is the base's."""
+    relative path from the current directory, as PEFT does). The tokenizer is the base's.
+
+    `quantize`: "int8" or "int4" replaces the Linear layers and the head by quantized ones after
+    loading (an adapter is merged first); see gpt2.quantize. A checkpoint saved quantized loads
+    quantized without it."""
+    from .checkpoint import parse_dtype, quantization_config
+    from .devices import parse_device
+    from .quantize import check_kernel, parse_quantize, quantize_model
+
+    # Every argument is checked before anything is read or downloaded.
+    method = parse_quantize(quantize)
+    device = parse_device("cpu" if device is None else device, "device")
+    dtype = parse_dtype(dtype)
+    if method is not None:
+        check_kernel(method, device)
     base, adapter = _base_and_adapter(name_or_dir, adapter)
     directory = resolve_checkpoint(base)
-    model = GPT2.from_pretrained(directory, device=device, dtype=dtype)  # checks device and dtype
+    saved = quantization_config(directory)
+    if saved is not None and (adapter is not None or method is not None):
+        what = "an adapter" if adapter is not None else f"quantize={method!r}"
+        raise QuantizeError(f"{directory}: already holds quantized weights, so {what} cannot be applied; "
+                            f"load it as it is, or start from the original checkpoint")
+    model = GPT2.from_pretrained(directory, device=device, dtype=dtype)
     if adapter is not None:
-        from .finetune.lora import load_adapter
+        from .finetune.lora import load_adapter, merge_lora
 
         load_adapter(model, adapter)  # checks everything before it changes the model
+        if method is not None:
+            merge_lora(model)  # quantized layers take plain weights
+    quantize_model(model, method)
     return model, _tokenizer_beside(directory)
 
 

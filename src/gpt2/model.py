@@ -26,7 +26,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .checkpoint import parse_dtype, read_checkpoint, resolve_checkpoint, write_checkpoint
+from .checkpoint import parse_dtype, quantization_config, read_checkpoint, resolve_checkpoint, write_checkpoint
 from .config import GPT2Config
 from .devices import parse_device
 from .errors import TokenIdError
@@ -158,6 +158,9 @@ class GPT2(nn.Module):
         last_logits_only  compute logits only for the last position: (B, 1, vocab_size). Saves
                         the (T x vocab) projection when only the next token is wanted.
     """
+
+    # Set by gpt2.quantize when the Linear layers hold int8/int4 weights (config.json's entry).
+    quantization_config: dict | None = None
 
     def __init__(self, config: GPT2Config) -> None:
         super().__init__()
@@ -334,11 +337,17 @@ class GPT2(nn.Module):
         dtype: torch.dtype | str | None = None,
     ) -> GPT2:
         """Load a checkpoint directory (config.json + model.safetensors or pytorch_model.bin)
-        or a hub name such as "gpt2"; the model comes back in eval mode. dtype None is float32."""
+        or a hub name such as "gpt2"; the model comes back in eval mode. dtype None is float32.
+        A quantized checkpoint (`gpt2 quantize`) comes back with its quantized layers."""
         # Bad arguments are refused before anything is downloaded or read.
         device = parse_device("cpu" if device is None else device, "device")
         dtype = parse_dtype(dtype)
-        config, state = read_checkpoint(resolve_checkpoint(name_or_path), device=device, dtype=dtype)
+        directory = resolve_checkpoint(name_or_path)
+        if quantization_config(directory) is not None:
+            from .quantize import load_quantized
+
+            return load_quantized(cls, directory, device=device, dtype=dtype)
+        config, state = read_checkpoint(directory, device=device, dtype=dtype)
         with torch.device("meta"):  # no memory and no random init for weights about to be replaced
             model = cls(config)
         model.load_state_dict(state, strict=False, assign=True)  # strict=False: the tied head
@@ -346,5 +355,7 @@ class GPT2(nn.Module):
         return model.eval()
 
     def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
-        """Write config.json + model.safetensors that transformers' GPT2LMHeadModel loads."""
-        write_checkpoint(self.config, self.state_dict(), directory)
+        """Write config.json + model.safetensors that transformers' GPT2LMHeadModel loads (a
+        quantized model: gpt2.quantize's format, with its quantization_config)."""
+        extra = {"quantization_config": self.quantization_config} if self.quantization_config else None
+        write_checkpoint(self.config, self.state_dict(), directory, extra_config=extra)

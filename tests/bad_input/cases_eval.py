@@ -188,6 +188,11 @@ CASES = [
          match=r"--device 'banana' is not a device name; devices here: cpu"),
     Case("eval-dtype-banana", (*MC_ARGS, "--dtype", "banana"), setup=mc,
          match=r"--dtype 'banana': choose float32, bfloat16 or float16"),
+    # --quantize
+    Case("eval-quantize-int3", (*MC_ARGS, "--quantize", "int3"), setup=mc,
+         match=r"argument --quantize: invalid choice: 'int3'"),
+    Case("eval-quantize-int4-narrow-model", (*MC_ARGS, "--quantize", "int4"), setup=mc,
+         match=r"int4 with groups of 32 needs n_embd to be a multiple of 32"),
     # --json
     Case("eval-json-missing-dir", (*MC_ARGS, "--json", "{tmp}/no/r.json"), setup=mc, match=r"--json .*no such directory"),
     Case("eval-json-under-a-file", (*MC_ARGS, "--json", "{tmp}/file/r.json"), setup=both(mc, file_in_tmp),

@@ -56,6 +56,15 @@ CASES = [
          match=r"--device 'banana' is not a device name; devices here: cpu"),
     Case("generate-dtype-banana", ("generate", "x", "--dtype", "banana", *M),
          match=r"argument --dtype: invalid choice: 'banana'"),
+    # --quantize: a method that does not exist, a model it does not fit, weights already quantized.
+    Case("generate-quantize-int3", ("generate", "x", "--quantize", "int3", *M),
+         match=r"argument --quantize: invalid choice: 'int3'"),
+    Case("generate-quantize-int4-narrow-model", ("generate", "x", "--quantize", "int4", *M),
+         match=r"int4 with groups of 32 needs n_embd to be a multiple of 32; this model's is 48"),
+    Case("generate-quantize-already-quantized", ("generate", "x", "--quantize", "int4", "--model", "{qckpt}"),
+         match=r"already holds quantized weights"),
+    Case("generate-quantize-cuda", ("generate", "x", "--quantize", "int8", "--device", "cuda", *M),
+         match=r"--device 'cuda': CUDA is not available"),
     # Models.
     Case("generate-model-missing", ("generate", "x", "--model", "{tmp}/nope"), match=r"nope: no such checkpoint directory"),
     # --adapter: a LoRA adapter directory on --model

@@ -48,6 +48,11 @@ CASES = [
     Case("serve-device-cuda", ("serve", "--device", "cuda", *M), match=r"--device 'cuda': CUDA is not available"),
     Case("serve-device-banana", ("serve", "--device", "banana", *M), match=r"--device 'banana' is not a device"),
     Case("serve-dtype-banana", ("serve", "--dtype", "banana", *M), match=r"argument --dtype: invalid choice"),
+    Case("serve-quantize-int3", ("serve", "--quantize", "int3", *M), match=r"argument --quantize: invalid choice"),
+    Case("serve-quantize-already-quantized", ("serve", "--quantize", "int8", "--model", "{qckpt}"),
+         match=r"--quantize int8: .*qckpt already holds quantized weights; leave --quantize out"),
+    Case("serve-quantize-int4-narrow-model", ("serve", "--quantize", "int4", "--port", "0", *M),
+         match=r"int4 with groups of 32 needs n_embd to be a multiple of 32"),
     Case("serve-stdout-closed", ("serve", "--port", "65536", *M), stdout="closed", match=r"out of range"),
     # Ctrl-C once it serves: a graceful stop, exit 130 (SIGTERM's exit 0: tests/serve/test_api.py).
     Case("serve-ctrl-c-while-serving", ("serve", "--port", "0", *M), interrupt=r"Uvicorn running", expect=130),

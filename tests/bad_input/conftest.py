@@ -23,7 +23,8 @@ def _gpt2(*argv: str, cwd: Path) -> None:
 @pytest.fixture(scope="session")
 def assets(tmp_path_factory) -> dict[str, Path]:
     """Paths a row may name as {ckpt}, {text}, {textdir}, {jsonl}, {data}, {recipe}, {run}, {tokdir},
-    {tasks} (a task file), {ftrecipe} (a fine-tuning recipe) and {ftmodel} (its fine-tuned model)."""
+    {tasks} (a task file), {ftrecipe} (a fine-tuning recipe), {ftmodel} (its fine-tuned model) and
+    {qckpt} ({ckpt} quantized to int8)."""
     from gpt2.config import GPT2Config
     from gpt2.data.corpus import corpus_path
     from gpt2.model import GPT2
@@ -81,6 +82,8 @@ def assets(tmp_path_factory) -> dict[str, Path]:
     )
     _gpt2("finetune", str(ftrecipe), f"run_dir={root / 'ftrun'}", cwd=root)
     ftmodel = root / "ftrun" / "final"
-    return {"root": root, "ckpt": ckpt, "text": text, "textdir": textdir, "jsonl": jsonl,
+    qckpt = root / "qckpt"  # {ckpt} with int8 weights
+    _gpt2("quantize", str(ckpt), "-o", str(qckpt), cwd=root)
+    return {"qckpt": qckpt, "root": root, "ckpt": ckpt, "text": text, "textdir": textdir, "jsonl": jsonl,
             "data": data, "run": run, "recipe": recipe, "tasks": tasks, "ftrecipe": ftrecipe,
             "ftmodel": ftmodel}

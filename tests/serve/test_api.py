@@ -469,3 +469,17 @@ def test_a_stop_token_is_in_completion_logprobs_not_in_chat(demo_server, client)
                                           temperature=0, logprobs=True, extra_body={"stop_token_ids": newline})
     assert chat.choices[0].finish_reason == "stop"
     assert "".join(c.token for c in chat.choices[0].logprobs.content) == chat.choices[0].message.content
+
+
+def test_a_quantized_model_serves_what_generate_gives(start_server):
+    """--quantize int8 serves the int8 model: greedy completions equal gpt2.generate on
+    gpt2.load("demo", quantize="int8")."""
+    from gpt2 import generate, load
+
+    served = start_server("--model", "demo", "--quantize", "int8")
+    client = openai.OpenAI(base_url=served.api, api_key="none", max_retries=0)
+    model, tok = load("demo", quantize="int8")
+    for prompt in ("ROMEO:", "The king"):
+        got = client.completions.create(model="demo", prompt=prompt, max_tokens=24, temperature=0)
+        want = generate(model, tok, prompt, temperature=0, max_new_tokens=24)[0].text
+        assert got.choices[0].text == want

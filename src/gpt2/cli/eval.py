@@ -17,6 +17,7 @@ MAX_BATCH_SIZE = 4096
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from ..evaluate.options import MAX_SEED, MAX_SHOTS, MAX_STRIDE
+    from .generate import QUANTIZE, QUANTIZE_HELP
     from .numbers import int_in
 
     p = subparsers.add_parser(
@@ -47,6 +48,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", help="cpu, cuda, cuda:1, mps (default cpu)")
     p.add_argument("--dtype", default="float32",
                    help="float32 (default, whatever the checkpoint stores), bfloat16, float16")
+    p.add_argument("--quantize", choices=QUANTIZE, help=QUANTIZE_HELP)
     p.add_argument("--json", metavar="OUT",
                    help="also write the JSON report to OUT (checked to be writable before the run; "
                         "written atomically at the end)")
@@ -119,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import DEFAULT_MODEL, load
 
     name = args.model or DEFAULT_MODEL
-    model, tokenizer = load(name, adapter=args.adapter, device=device, dtype=dtype)
+    model, tokenizer = load(name, adapter=args.adapter, device=device, dtype=dtype, quantize=args.quantize)
     progress = not args.no_progress and sys.stderr.isatty()
     results = []
     for task, data in zip(names, loaded):

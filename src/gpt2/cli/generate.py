@@ -36,6 +36,10 @@ if TYPE_CHECKING:
     from ..model import GPT2
 
 DTYPES = ("float32", "bfloat16", "float16")
+QUANTIZE = ("int8", "int4")  # gpt2.quantize.METHODS (not imported here: it imports torch)
+QUANTIZE_HELP = ("int8 or int4 weights in every Linear layer and the head, quantized on load: faster "
+                 "decoding on CPU, at a small cost in quality (see gpt2 quantize; default: the "
+                 "checkpoint's weights as they are)")
 PROMPT = "Model prompt >>> "
 # Where the command departs from the options' declarations: its own defaults (with the reason
 # shown in --help) and what its help adds.
@@ -76,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ... (default cpu)")
     p.add_argument("--dtype", default="float32", choices=DTYPES,
                    help="float32, bfloat16 or float16 (default float32)")
+    p.add_argument("--quantize", choices=QUANTIZE, help=QUANTIZE_HELP)
     p.set_defaults(func=run)
 
 
@@ -121,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.interactive:
         _note(f"Loading {args.model} on {device} ...")
-    model, tokenizer = load(args.model, adapter=args.adapter, device=device, dtype=args.dtype)
+    model, tokenizer = load(args.model, adapter=args.adapter, device=device, dtype=args.dtype,
+                            quantize=args.quantize)
     if args.chat:
         options, prompt = _chat(tokenizer, options, prompt)
     from ..generation import ContextWindowWarning

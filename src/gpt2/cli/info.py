@@ -31,15 +31,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def model_info(name_or_dir: str) -> dict:
     """Config, parameter counts and (for a directory) weights files of a model, as a dict."""
-    from ..checkpoint import DEMO_NAME, inspect_checkpoint, resolve_checkpoint
+    from ..checkpoint import DEMO_NAME, inspect_checkpoint, quantization_config, resolve_checkpoint
     from ..config import GPT2Config, preset_names
     from ..errors import ConfigError
 
     path = Path(name_or_dir).expanduser()
     files: list[Path] = []
+    quantized = None
     if path.exists() or name_or_dir == DEMO_NAME:
         directory = resolve_checkpoint(name_or_dir)  # a local directory: never downloads
-        config, files = inspect_checkpoint(directory)
+        if quantization_config(directory) is None:
+            config, files = inspect_checkpoint(directory)
+        else:
+            from ..quantize import inspect_quantized
+
+            config, files, method, group = inspect_quantized(directory)
+            quantized = method + (f", groups of {group}" if group else "")
         source = "demo" if name_or_dir == DEMO_NAME and not path.exists() else str(directory)
     else:
         try:
@@ -57,6 +64,7 @@ def model_info(name_or_dir: str) -> dict:
         "parameters": config.num_parameters(),
         "non_embedding_parameters": config.num_parameters(exclude_embeddings=True),
         "weights_files": [{"file": f.name, "bytes": f.stat().st_size} for f in files],
+        "quantized": quantized,
     }
 
 
@@ -72,4 +80,6 @@ def run(args: argparse.Namespace) -> int:
           "without embeddings)")
     for f in info["weights_files"]:
         print(f"weights      {f['file']} ({f['bytes'] / 2**20:,.1f} MiB)")
+    if info["quantized"]:
+        print(f"quantized    {info['quantized']} (weight-only; gpt2 quantize)")
     return 0

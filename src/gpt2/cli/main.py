@@ -17,7 +17,7 @@ import sys
 from typing import NoReturn
 
 # Subcommands in the order `gpt2 --help` lists them.
-COMMANDS = ("generate", "serve", "info", "tokenizer", "prepare", "overlap", "train", "finetune", "predict", "eval", "plot")
+COMMANDS = ("generate", "serve", "info", "tokenizer", "prepare", "overlap", "train", "finetune", "predict", "eval", "quantize", "plot")
 
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130

@@ -23,7 +23,7 @@ import signal
 import sys
 
 from ..errors import UsageError
-from .generate import DTYPES
+from .generate import DTYPES, QUANTIZE, QUANTIZE_HELP
 from .numbers import int_in
 
 MAX_BATCH = 1024
@@ -59,6 +59,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="sequences waiting for a slot before requests are refused with 429 (default 256)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, mps ... (default cpu)")
     p.add_argument("--dtype", default="float32", choices=DTYPES, help="float32, bfloat16 or float16 (default float32)")
+    p.add_argument("--quantize", choices=QUANTIZE, help=QUANTIZE_HELP)
     p.set_defaults(func=run)
 
 
@@ -82,11 +83,22 @@ def run(args: argparse.Namespace) -> int:
 
     device = parse_device(args.device, "--device")
     base, adapter = _base_and_adapter(args.model, args.adapter)  # a bad adapter fails here, not later
-    resolve_checkpoint(base)  # a missing model fails before the server starts
+    directory = resolve_checkpoint(base)  # a missing model fails before the server starts
+    if args.quantize is not None:
+        from ..checkpoint import quantization_config, read_config
+        from ..quantize import check_fits, check_kernel
+
+        # What would fail once the model loads fails now, before the server starts.
+        check_kernel(args.quantize, device)
+        if quantization_config(directory) is not None:
+            raise UsageError(f"--quantize {args.quantize}: {base} already holds quantized weights; "
+                             f"leave --quantize out")
+        check_fits(read_config(directory), args.quantize)
     if args.host not in LOOPBACK and args.api_key is None:
         print(f"gpt2 serve: warning: listening on {args.host} without --api-key: anyone who can reach "
               "this address can use the model", file=sys.stderr)
     settings = ServeSettings(model=args.model, adapter=args.adapter, device=str(device), dtype=args.dtype,
+                             quantize=args.quantize,
                              model_name=args.model_name, api_key=args.api_key, max_batch=args.max_batch,
                              max_queue=args.max_queue)
     failure: list[BaseException] = []

@@ -39,6 +39,7 @@ def evaluate(
     batch_size: int = 16,
     device: str | None = None,
     dtype: str | None = None,
+    quantize: str | None = None,
     progress: bool = False,
     model_source: str | None = None,
     **settings: Any,
@@ -53,7 +54,7 @@ def evaluate(
     limit: evaluate the first N examples only. settings: the task's options (e.g. stride=512
     for perplexity, shots=5 for QA); unknown names are refused. model_source: for a GPT2 instance,
     the name or directory it was loaded from (the report's model; fine-tuned tasks read the
-    checkpoint's heads from it).
+    checkpoint's heads from it). quantize: "int8" / "int4" for a model given by name (gpt2.load's).
     """
     from ..model import GPT2
     from .scoring import Scorer
@@ -79,8 +80,11 @@ def evaluate(
         from ..loading import load
 
         model_name = str(model)
-        model, loaded_tokenizer = load(model, device=device, dtype=dtype)
+        model, loaded_tokenizer = load(model, device=device, dtype=dtype, quantize=quantize)
         tokenizer = loaded_tokenizer if tokenizer is None else tokenizer
+    elif quantize is not None:
+        raise UsageError("quantize= goes with a model given by name; for a GPT2 instance use "
+                         "gpt2.quantize.quantize_model(model, ...)")
     elif device is not None or dtype is not None:
         from ..checkpoint import parse_dtype
         from ..devices import parse_device
@@ -108,7 +112,14 @@ def evaluate(
         data=data_source,
         data_hash=data_hash,
         settings=merged | {"batch_size": batch_size, "limit": limit,
-                           "dtype": str(next(model.parameters()).dtype).replace("torch.", "")},
+                           "dtype": str(next(model.parameters()).dtype).replace("torch.", ""),
+                           "quantize": _quantized(model)},
         seconds=seconds,
         tokens_scored=scorer.tokens_scored,
     )
+
+
+def _quantized(model: GPT2) -> str | None:
+    """"int8" / "int4" for a quantized model (the report says what was measured), else None."""
+    q = model.quantization_config
+    return f"int{q['bits']}" if q else None

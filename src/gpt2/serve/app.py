@@ -66,6 +66,7 @@ class ServeSettings:
     adapter: str | None = None
     device: str = "cpu"
     dtype: str = "float32"
+    quantize: str | None = None  # "int8" / "int4": gpt2.load's
     model_name: str | None = None  # default: model
     api_key: str | None = None
     max_batch: int = 16
@@ -94,7 +95,8 @@ class _Server:
             from ..loading import load
 
             s = self.settings
-            model, tokenizer = load(s.model, adapter=s.adapter, device=s.device, dtype=s.dtype)
+            model, tokenizer = load(s.model, adapter=s.adapter, device=s.device, dtype=s.dtype,
+                                    quantize=s.quantize)
         else:
             model, tokenizer = loader()
 

@@ -26,6 +26,7 @@ from gpt2.generation import SamplingOptions, decode_tokens
 from gpt2.quantize import (
     DEFAULT_GROUP_SIZE,
     GROUP_SIZES,
+    Fp16Linear,
     METHODS,
     Int4Linear,
     Int8Linear,
@@ -38,7 +39,8 @@ from gpt2.quantize import (
 # The demo model is small: one thread is as fast, and not slowed by a busy machine.
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-LAYER_TYPES = {"int8": Int8Linear, "int4": Int4Linear}
+LAYER_TYPES = {"int8": Int8Linear, "int4": Int4Linear, "fp16": Fp16Linear}
+INT_METHODS = ("int8", "int4")  # the integer schemes (bfloat16 kernels, steps, scales)
 BLOCK_LAYERS = ("attn.c_attn", "attn.c_proj", "mlp.c_fc", "mlp.c_proj")
 
 
@@ -114,7 +116,7 @@ IDS = torch.tensor([[5, 900, 17, 4000, 8000, 3, 250, 1024, 77, 8191], [1, 2, 3, 
 # --------------------------------------------------------------------------- the layers
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", INT_METHODS)
 def test_every_linear_layer_and_the_head_are_replaced_with_the_documented_buffers(demo, method):
     original = copy.deepcopy(demo)
     assert quantize_model(demo, method) is demo  # in place, returned for chaining
@@ -168,17 +170,17 @@ def test_quantize_none_leaves_the_model_as_it_is(demo):
 
 
 def test_parse_quantize_and_the_constants():
-    assert METHODS == ("int8", "int4") and GROUP_SIZES == (32, 64, 128, 256)
-    assert [parse_quantize(m) for m in (None, "int8", "int4")] == [None, "int8", "int4"]
-    for bad in ("int3", "INT8", "", "fp8"):
-        with pytest.raises(UsageError, match="int8, int4"):
+    assert METHODS == ("int8", "int4", "fp16") and GROUP_SIZES == (32, 64, 128, 256)
+    assert [parse_quantize(m) for m in (None, *METHODS)] == [None, *METHODS]
+    for bad in ("int3", "INT8", "", "fp8", "float16"):
+        with pytest.raises(UsageError, match="int8, int4, fp16"):
             parse_quantize(bad)
 
 
 # --------------------------------------------------------------------------- the math
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", INT_METHODS)
 def test_dequantized_weights_are_within_half_a_step_of_the_originals(demo_model, quantized, method):
     for name, layer in targeted(quantized[method]).items():
         w, deq, step = float_weight(demo_model, name), layer.dequantize(), step_per_weight(layer)
@@ -224,7 +226,7 @@ def test_int8_from_a_linear_layer_of_known_weights():
     torch.testing.assert_close(layer(x), linear(x), rtol=0, atol=2e-3)
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", INT_METHODS)
 def test_each_layer_computes_bfloat16_activations_times_the_dequantized_weight(quantized, method):
     """The kernel's output, less the bias, is x.bfloat16() @ dequantize().T rounded once to
     bfloat16: measured, every element within half a bfloat16 step of the float32 product (at most
@@ -243,6 +245,35 @@ def test_each_layer_computes_bfloat16_activations_times_the_dequantized_weight(q
             expected = x.bfloat16().float() @ (layer.dequantize() - layer.mean_row).T
             bias = bias + (x @ layer.mean_row).unsqueeze(-1)
         torch.testing.assert_close(y - bias, expected, rtol=2**-8, atol=1e-5, msg=name)
+
+
+def test_fp16_layers_hold_float16_weights_and_compute_in_float32(quantized, tmp_path):
+    """fp16: qweight is the float16 weight (out, in); the kernel takes float32 activations and gives
+    float32 products, so a layer equals x @ dequantize().T up to float32 summation order."""
+    model = quantized["fp16"]
+    assert model.quantization_config["bits"] == 16 and model.quantization_config["group_size"] is None
+    g = torch.Generator().manual_seed(0)
+    for name, layer in targeted(model).items():
+        assert type(layer) is Fp16Linear and layer.qweight.dtype == torch.float16
+        assert layer.qweight.shape == (layer.out_features, layer.in_features) and not hasattr(layer, "scales")
+        x = torch.randn(3, layer.in_features, generator=g)
+        with torch.no_grad():
+            y = layer(x)
+        bias = layer.bias if layer.bias is not None else 0
+        torch.testing.assert_close(y, x @ layer.dequantize().T + bias, rtol=1e-5, atol=1e-5, msg=name)
+    model.save_pretrained(tmp_path)
+    with safe_open(tmp_path / SAFETENSORS_FILE, framework="pt") as f:
+        assert f.get_tensor("transformer.h.0.mlp.c_fc.qweight").dtype == torch.float16
+        assert f.get_tensor("lm_head.mean_row").dtype == torch.float32
+    assert torch.equal(logits_of(GPT2.from_pretrained(tmp_path), IDS), logits_of(model, IDS))
+
+
+def test_fp16_refuses_a_weight_beyond_its_range():
+    linear = nn.Linear(16, 2)
+    with torch.no_grad():
+        linear.weight[0, 0] = 1e5
+    with pytest.raises(QuantizeError, match="float16's range"):
+        Fp16Linear.from_linear(linear)
 
 
 @pytest.mark.parametrize("group_size", [32, 64])
@@ -279,7 +310,8 @@ def test_int4_is_within_half_a_step_for_a_group_far_from_zero():
 # Measured on 8 x 128 held-out tokens (torch 2.13, CPU). float32 cross-entropy 5.046;
 #   int8: relative CE change 9.4e-7, max |logit diff| 0.065, top-1 agreement 99.2%
 #   int4: relative CE change 3.4e-4, max |logit diff| 0.456, top-1 agreement 97.0%
-BOUNDS = {"int8": dict(ce=0.01, logit=0.25, top1=0.97), "int4": dict(ce=0.02, logit=1.5, top1=0.93)}
+BOUNDS = {"int8": dict(ce=0.01, logit=0.25, top1=0.97), "int4": dict(ce=0.02, logit=1.5, top1=0.93),
+          "fp16": dict(ce=1e-4, logit=0.01, top1=0.995)}  # fp16: measured max |logit diff| 0.0008
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -412,7 +444,7 @@ def saved(tmp_path_factory, demo_model, quantized) -> dict[str, Path]:
     return dirs
 
 
-@pytest.mark.parametrize("method", METHODS)
+@pytest.mark.parametrize("method", INT_METHODS)
 def test_save_and_load_give_bit_identical_logits(quantized, saved, method):
     model, directory = quantized[method], saved[method]
     assert json.loads((directory / CONFIG_FILE).read_text())["quantization_config"] == model.quantization_config
@@ -638,7 +670,7 @@ def test_quantizing_twice_is_refused(demo):
     quantize_model(demo, "int8")
     before = logits_of(demo, IDS)
     for method in METHODS:
-        with pytest.raises(QuantizeError, match="already quantized \\(8-bit\\)"):
+        with pytest.raises(QuantizeError, match="already quantized \\(int8\\)"):
             quantize_model(demo, method)
     assert torch.equal(logits_of(demo, IDS), before)
 

@@ -74,7 +74,7 @@ def test_quantize_into_an_empty_directory(tmp_path):
     assert load(out, dtype="float32")[0].transformer.wte.weight.dtype == torch.float32
 
 
-@pytest.mark.parametrize("method", ["int8", "int4"])
+@pytest.mark.parametrize("method", ["int8", "int4", "fp16"])
 def test_generate_quantize_equals_the_api(method):
     got = gpt2_cli("generate", "ROMEO:", "--quantize", method, "--temperature", "0", "--max-new-tokens", "12",
                    "--ignore-eot", "--json")

@@ -1,42 +1,48 @@
-"""Weight quantization for inference: int8 or int4 weights in every Linear layer and the head.
+"""Reduced-precision weights for inference: int8, int4 or float16 in every Linear layer and the head.
 
 Decoding at batch 1 reads every weight once per token, so on a CPU its speed is set by the bytes
-of weights and by how fast a kernel turns them into products. Quantizing the weights cuts the
-bytes 4x (int8) or about 7x (int4) against float32:
+of weights and by how fast a kernel turns them into products. Against float32 the weights shrink
+2x (fp16), 4x (int8) or about 7x (int4):
 
-    model, tok = gpt2.load("gpt2", quantize="int8")     # quantized on load (seconds)
+    model, tok = gpt2.load("gpt2", quantize="int8")     # converted on load (seconds)
     gpt2 quantize gpt2 -o gpt2-int4 --quantize int4     # saved once; loads without re-quantizing
     model, tok = gpt2.load("gpt2-int4")
 
-Both schemes are weight-only: activations are not quantized. The matmuls run in torch's own CPU
-kernels (the ones gpt-fast uses), which take bfloat16 activations: that is their fast path
-(float32 activations are 15-40x slower in them, measured), so a quantized layer rounds its input
-to bfloat16 and gives its output back in the model's dtype.
+Every scheme is weight-only: activations are not quantized. The matmuls run in torch's own CPU
+kernels:
 
   int8  symmetric, one scale per output row:   W[n, k] = scales[n] * q[n, k],  q in [-127, 127]
-        kernel: aten._weight_int8pack_mm
+        kernel: aten._weight_int8pack_mm (the one gpt-fast uses on CPU)
   int4  asymmetric, one scale and zero per group of `group_size` inputs (torchao's "tinygemm"
         convention, zero point in the float domain):
               W[n, k] = (q[n, k] - 8) * scales[n, g] + zeros[n, g],  q in [0, 15],  g = k // group_size
         kernel: aten._weight_int4pack_mm_for_cpu
+  fp16  W = qweight, float16 (11 significant bits)
+        kernel: fbgemm's packed fp16 GEMM (quantized.linear_dynamic_fp16, as torch.ao's dynamic
+        fp16 Linear uses it), float32 activations in and float32 products out
 
-Scales and zeros are rounded to bfloat16 before the weights are rounded to them, so the stored
-numbers are exactly what the kernels compute with. The kernels' outputs are bfloat16 too (about
-three significant digits). Unchanged, in the load dtype: the embeddings (wte is read one row per
-token), LayerNorms, biases, attention and the KV cache. The tied head gets its own quantized copy
-of wte, centered: its mean row is kept apart in float32 and its product added back in float32,
-because GPT-2's logits share a large common part that bfloat16 would round coarsely.
+The int8 and int4 kernels take bfloat16 activations: that is their fast path (float32 activations
+are 15-40x slower in them, measured), so those layers round their input to bfloat16, and their
+outputs are bfloat16 too (about three significant digits), given back in the model's dtype.
+Their scales and zeros are rounded to bfloat16 before the weights are rounded to them, so the
+stored numbers are exactly what the kernels compute with. Unchanged, in the load dtype: the
+embeddings (wte is read one row per token), LayerNorms, biases, attention and the KV cache. The
+tied head gets its own quantized copy of wte, centered: its mean row is kept apart in float32 and
+its product added back in float32, because GPT-2's logits share a large common part (around -100
+for OpenAI's weights) that bfloat16 would round to steps of 0.5.
 
 The saved format: a checkpoint directory like any other (config.json, model.safetensors,
 tokenizer files) whose config.json adds, in transformers' spirit,
-    "quantization_config": {"quant_method": "gpt2-weight-only", "bits": 8 or 4,
+    "quantization_config": {"quant_method": "gpt2-weight-only", "bits": 8, 4 or 16,
                             "group_size": null or 32/64/128/256, "scheme": "...", "modules": [...]}
 and whose model.safetensors holds, for each quantized layer NAME (our (out, in) layout):
-    NAME.qweight  int8 (out, in); for int4 uint8 (out, in/2), input 2j in the low nibble, 2j+1 high
-    NAME.scales   float32 (out,); for int4 (out, in/group_size)
-    NAME.zeros    float32 (out, in/group_size), int4 only
-    lm_head.mean_row  float32 (in,): the head's mean row, taken out before quantizing (W = mean_row + ...)
-    NAME.bias     the bias, in the load dtype
+    NAME.qweight      int8 (out, in); int4: uint8 (out, in/2), input 2j in the low nibble and 2j+1
+                      in the high one; fp16: float16 (out, in)
+    NAME.scales       float32 (out,); int4: (out, in/group_size); fp16: none
+    NAME.zeros        float32 (out, in/group_size), int4 only
+    NAME.bias         the bias, in the load dtype
+    lm_head.mean_row  float32 (in,): the head's mean row, taken out before quantizing
+                      (W = mean_row + the quantized rest)
 The kernels' own packed layouts are built at load time, so the file does not depend on the CPU.
 transformers cannot load such a directory (it does not know the method); gpt2.load can.
 """
@@ -63,12 +69,13 @@ from .checkpoint import (
 from .devices import parse_device
 from .errors import CheckpointError, QuantizeError, UsageError
 
-METHODS = ("int8", "int4")
+METHODS = ("int8", "int4", "fp16")
 QUANT_METHOD = "gpt2-weight-only"
 GROUP_SIZES = (32, 64, 128, 256)  # what the int4 kernels take
 DEFAULT_GROUP_SIZE = 32  # as llama.cpp's q4_0 blocks: the best quality, and as fast as 128 here
-COMPUTE_DTYPE = torch.bfloat16  # the activations the kernels take on their fast path
+COMPUTE_DTYPE = torch.bfloat16  # the activations the int8 / int4 kernels take on their fast path
 _SCHEMES = {
+    16: "float16 weights (fbgemm's packed fp16 GEMM); activations and outputs float32",
     8: "int8 weights, symmetric, one scale per output row: W = scales[n] * q; activations bfloat16",
     4: "int4 weights, asymmetric, per group of group_size inputs: W = (q - 8) * scales[n, g] + zeros[n, g]; "
        "activations bfloat16",
@@ -92,6 +99,7 @@ class QuantizedLinear(nn.Module):
     mean (`dequantize`, the reference) and the kernel (`_matmul`, after `prepare`)."""
 
     bits: int
+    compute_dtype = COMPUTE_DTYPE  # what the kernel takes and gives
 
     def __init__(self, in_features: int, out_features: int, bias: bool, group_size: int | None,
                  device: torch.device | str | None = None, dtype: torch.dtype | None = None,
@@ -159,7 +167,7 @@ class QuantizedLinear(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._matmul(x.reshape(-1, self.in_features).to(COMPUTE_DTYPE))
+        y = self._matmul(x.reshape(-1, self.in_features).to(self.compute_dtype))
         y = y.to(x.dtype).view(*x.shape[:-1], self.out_features)
         if self.mean_row is not None:
             y = y + (x @ self.mean_row.to(x.dtype)).unsqueeze(-1)
@@ -261,7 +269,39 @@ class Int4Linear(QuantizedLinear):
         return y[:, : self.out_features]
 
 
-_LAYER_TYPES: dict[str, type[QuantizedLinear]] = {"int8": Int8Linear, "int4": Int4Linear}
+class Fp16Linear(QuantizedLinear):
+    """float16 weights in fbgemm's packed layout (torch's quantized engine, as torch.ao's dynamic
+    fp16 Linear uses it): float32 activations in, float32 products out, so nothing but the
+    weights is rounded (to 11 significant bits)."""
+
+    bits = 16
+    compute_dtype = torch.float32
+
+    @staticmethod
+    def stored_shapes(in_features: int, out_features: int,
+                      group_size: int | None) -> list[tuple[str, tuple[int, ...], torch.dtype]]:
+        return [("qweight", (out_features, in_features), torch.float16)]
+
+    def quantize_weight(self, weight: torch.Tensor) -> dict[str, torch.Tensor]:
+        if weight.abs().max() > torch.finfo(torch.float16).max:
+            raise QuantizeError("a weight is beyond float16's range (65,504); use int8 or bfloat16 instead")
+        return {"qweight": weight.to(torch.float16)}
+
+    def _dequantize(self) -> torch.Tensor:
+        return self.qweight.float()
+
+    def prepare(self) -> "Fp16Linear":
+        # An opaque packed object (not a tensor): rebuilt from qweight after every load.
+        self._packed = torch.ops.quantized.linear_prepack_fp16(self.qweight.float(), None)
+        return self
+
+    def _matmul(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.ops.quantized.linear_dynamic_fp16(x, self._packed)
+
+
+_LAYER_TYPES: dict[str, type[QuantizedLinear]] = {"int8": Int8Linear, "int4": Int4Linear, "fp16": Fp16Linear}
+_KERNELS = {"int8": "aten._weight_int8pack_mm", "int4": "aten._weight_int4pack_mm_for_cpu",
+            "fp16": "quantized.linear_dynamic_fp16 (fbgemm)"}
 
 
 # --------------------------------------------------------------------------- a whole model
@@ -283,10 +323,9 @@ def check_kernel(method: str, device: torch.device | str = "cpu") -> None:
         layer = _LAYER_TYPES[method].from_linear(linear, DEFAULT_GROUP_SIZE if method == "int4" else None)
         layer(torch.zeros(1, 64, device=device))
     except (RuntimeError, NotImplementedError, AttributeError) as e:
-        kernel = "_weight_int8pack_mm" if method == "int8" else "_weight_int4pack_mm_for_cpu"
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise QuantizeError(f"quantize {method!r} on {device}: this torch build has no usable {method} "
-                            f"kernel there (aten.{kernel}: {first[:120]}); load without quantize, "
+                            f"kernel there ({_KERNELS[method]}: {first[:120]}); load without quantize, "
                             f"or with dtype bfloat16") from None
 
 
@@ -299,7 +338,7 @@ def quantize_model(model: nn.Module, method: str | None, *, group_size: int = DE
     if method is None:
         return model
     if getattr(model, "quantization_config", None):
-        raise QuantizeError(f"the model is already quantized ({model.quantization_config['bits']}-bit); "
+        raise QuantizeError(f"the model is already quantized ({method_of(model.quantization_config)}); "
                             f"load the original checkpoint to quantize it differently")
     names = quantized_layer_names(model.config.n_layer)
     group = check_fits(model.config, method, group_size)
@@ -331,6 +370,7 @@ def check_fits(config: Any, method: str, group_size: int = DEFAULT_GROUP_SIZE) -
         if width % 16:
             raise QuantizeError(f"int8 needs n_embd to be a multiple of 16 (the kernel's); this model's is "
                                 f"{width}: use bfloat16 weights instead")
+    if method != "int4":
         return None
     if group_size not in GROUP_SIZES:
         raise UsageError(f"group size {group_size!r}: choose one of {', '.join(map(str, GROUP_SIZES))}")
@@ -349,8 +389,8 @@ def _config(method: str, group_size: int | None) -> dict[str, Any]:
 
 
 def method_of(quantization: dict[str, Any]) -> str:
-    """"int8" / "int4" for a quantization_config."""
-    return f"int{quantization['bits']}"
+    """"int8" / "int4" / "fp16" for a quantization_config."""
+    return "fp16" if quantization["bits"] == 16 else f"int{quantization['bits']}"
 
 
 # --------------------------------------------------------------------------- a saved checkpoint
@@ -367,8 +407,11 @@ def _parse_config(qc: Any, source: Path) -> tuple[str, int | None]:
         return "int8", None
     if bits == 4 and group in GROUP_SIZES:
         return "int4", group
+    if bits == 16 and group is None:
+        return "fp16", None
     raise CheckpointError(f"{source}: quantization_config has bits={bits!r}, group_size={group!r}; expected "
-                          f"bits 8 (group_size null) or 4 (group_size one of {', '.join(map(str, GROUP_SIZES))})")
+                          f"bits 8 or 16 (group_size null) or 4 (group_size one of "
+                          f"{', '.join(map(str, GROUP_SIZES))})")
 
 
 def inspect_quantized(directory: str | os.PathLike[str]) -> tuple[Any, list[Path], str, int | None]:
@@ -430,7 +473,7 @@ def load_quantized(model_class: type[nn.Module], directory: str | os.PathLike[st
             name = _our_name(key)
             if name not in expected:
                 continue  # a bias-free model's zero biases (see inspect_quantized)
-            keep = not tensor.is_floating_point() or name.endswith((".scales", ".zeros", ".mean_row"))
+            keep = not tensor.is_floating_point() or name.endswith((".qweight", ".scales", ".zeros", ".mean_row"))
             state[name] = tensor.to(device=device, dtype=None if keep else dtype).contiguous()
     _check_dtypes(state, model, _source(directory, files))
     model.load_state_dict(state, strict=True, assign=True)

@@ -36,9 +36,9 @@ if TYPE_CHECKING:
     from ..model import GPT2
 
 DTYPES = ("float32", "bfloat16", "float16")
-QUANTIZE = ("int8", "int4")  # gpt2.quantize.METHODS (not imported here: it imports torch)
-QUANTIZE_HELP = ("int8 or int4 weights in every Linear layer and the head, quantized on load: faster "
-                 "decoding on CPU, at a small cost in quality (see gpt2 quantize; default: the "
+QUANTIZE = ("int8", "int4", "fp16")  # gpt2.quantize.METHODS (not imported here: it imports torch)
+QUANTIZE_HELP = ("int8, int4 or fp16 weights in every Linear layer and the head, converted on load: "
+                 "faster decoding on CPU, at a small cost in quality (see gpt2 quantize; default: the "
                  "checkpoint's weights as they are)")
 PROMPT = "Model prompt >>> "
 # Where the command departs from the options' declarations: its own defaults (with the reason

@@ -1,4 +1,4 @@
-"""`gpt2 quantize MODEL -o DIR`: save a model with int8 or int4 weights, to load without re-quantizing.
+"""`gpt2 quantize MODEL -o DIR`: save a model with int8, int4 or fp16 weights, to load without re-quantizing.
 
     gpt2 quantize gpt2 -o gpt2-int8                       # int8 weights (the default)
     gpt2 quantize gpt2-medium -o medium-int4 --quantize int4
@@ -30,7 +30,7 @@ GROUP_SIZES = (32, 64, 128, 256)  # gpt2.quantize.GROUP_SIZES (not imported here
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser(
         "quantize",
-        help="save a model with int8 or int4 weights (faster decoding on CPU)",
+        help="save a model with int8, int4 or fp16 weights (faster decoding on CPU)",
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog="\n\n".join(__doc__.split("\n\n")[1:]),
@@ -40,8 +40,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "directory, or a LoRA adapter directory (merged before quantizing)")
     p.add_argument("-o", "--output", required=True, metavar="DIR", help="the new checkpoint directory (new or empty)")
     p.add_argument("--quantize", choices=QUANTIZE, default="int8",
-                   help="int8 (one scale per output row) or int4 (a scale and zero per group of inputs); "
-                        "default int8")
+                   help="int8 (one scale per output row), int4 (a scale and zero per group of inputs) or "
+                        "fp16 (float16 weights, float32 arithmetic); default int8")
     p.add_argument("--group-size", type=int, choices=GROUP_SIZES, metavar="G",
                    help="int4 only: inputs per scale, one of 32, 64, 128, 256 (default 32)")
     p.add_argument("--adapter", metavar="DIR", help="a LoRA adapter (PEFT's format) merged into MODEL first")

@@ -120,6 +120,7 @@ def evaluate(
 
 
 def _quantized(model: GPT2) -> str | None:
-    """"int8" / "int4" for a quantized model (the report says what was measured), else None."""
-    q = model.quantization_config
-    return f"int{q['bits']}" if q else None
+    """"int8" / "int4" / "fp16" for a quantized model (the report says what was measured), else None."""
+    from ..quantize import method_of
+
+    return method_of(model.quantization_config) if model.quantization_config else None

@@ -167,11 +167,12 @@ class QuantizedLinear(nn.Module):
         return self
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self._matmul(x.reshape(-1, self.in_features).to(self.compute_dtype))
-        y = y.to(x.dtype).view(*x.shape[:-1], self.out_features)
+        y = self._matmul(x.reshape(-1, self.in_features).to(self.compute_dtype)).view(*x.shape[:-1], -1)
         if self.mean_row is not None:
-            y = y + (x @ self.mean_row.to(x.dtype)).unsqueeze(-1)
-        return y + self.bias if self.bias is not None else y
+            y = y.to(x.dtype) + (x @ self.mean_row.to(x.dtype)).unsqueeze(-1)
+        if self.bias is None:
+            return y.to(x.dtype)
+        return torch.add(self.bias, y).to(x.dtype)  # one op when the bias has x's dtype (type promotion)
 
     def extra_repr(self) -> str:
         group = f", group_size={self.group_size}" if self.group_size else ""

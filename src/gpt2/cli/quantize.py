@@ -58,9 +58,13 @@ def run(args: argparse.Namespace) -> int:
     from ..loading import load
     from ..quantize import DEFAULT_GROUP_SIZE, quantize_model
 
+    from ..finetune.lora import is_adapter_dir, merge_lora
+
     model, tokenizer = load(args.model, adapter=args.adapter, dtype=args.dtype)
     if model.quantization_config:
         raise UsageError(f"{args.model} already holds quantized weights; quantize the original checkpoint")
+    if args.adapter is not None or is_adapter_dir(args.model):
+        merge_lora(model)  # quantized layers take plain weights
     quantize_model(model, args.quantize, group_size=args.group_size or DEFAULT_GROUP_SIZE)
     _write_all_at_once(output, lambda d: (model.save_pretrained(d), tokenizer.save_pretrained(d)))
     size = sum(f.stat().st_size for f in output.iterdir())

@@ -83,7 +83,7 @@ _SCHEMES = {
 
 
 def parse_quantize(method: str | None, what: str = "quantize") -> str | None:
-    """None / "int8" / "int4", else a UsageError naming the choices."""
+    """None / "int8" / "int4" / "fp16", else a UsageError naming the choices."""
     if method is None or method in METHODS:
         return method
     raise UsageError(f"{what} {method!r}: choose one of: {', '.join(METHODS)} (or none for float weights)")

@@ -37,6 +37,25 @@ def make_hf_model(seed: int = 0, **config):
     return model
 
 
+@pytest.fixture()
+def demo_adapter(tmp_path) -> Path:
+    """A LoRA adapter (r 4 on c_attn) on the demo model, saved in PEFT's format with base "demo".
+    PEFT starts B at zero (no change); here B is random, so the adapter really changes the outputs."""
+    directory = tmp_path / "demo-adapter"
+    from gpt2 import load
+    from gpt2.finetune.lora import LoRAConfig, apply_lora, save_adapter
+
+    model, _ = load("demo")
+    apply_lora(model, LoRAConfig(r=4, alpha=8.0))
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "lora_B" in name:
+                p.normal_(0, 0.5)
+    save_adapter(model, directory, base_model_name_or_path="demo")
+    return directory
+
+
 @pytest.fixture(scope="session")
 def hf_model_factory():
     """make_hf_model, for tests that need transformers models of their own shapes."""

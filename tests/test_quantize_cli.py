@@ -103,22 +103,10 @@ def test_evaluate_api_takes_quantize_by_name_only():
         evaluate(load("demo")[0], "lambada_openai", str(FIXTURES / "lambada.jsonl"), quantize="int8")
 
 
-def test_quantize_an_adapter_merges_it_first(tmp_path):
+def test_quantize_an_adapter_merges_it_first(tmp_path, demo_adapter):
     """MODEL may be a LoRA adapter directory: it is merged into its base, then quantized, giving
     what gpt2.load(adapter_dir, quantize=...) gives."""
-    import torch
-
-    from gpt2.finetune.lora import LoRAConfig, apply_lora, save_adapter
-
-    model, _ = load("demo")
-    apply_lora(model, LoRAConfig(r=4, alpha=8.0))
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)  # a real change to the outputs
-    save_adapter(model, tmp_path / "adapter", base_model_name_or_path="demo")
-    assert main(["quantize", str(tmp_path / "adapter"), "-o", str(tmp_path / "q")]) == 0
+    assert main(["quantize", str(demo_adapter), "-o", str(tmp_path / "q")]) == 0
     saved = load(tmp_path / "q")
-    assert greedy_text(saved) == greedy_text(load(tmp_path / "adapter", quantize="int8"))
+    assert greedy_text(saved) == greedy_text(load(demo_adapter, quantize="int8"))
     assert greedy_text(saved) != greedy_text(load("demo", quantize="int8"))

@@ -393,29 +393,17 @@ def test_health_is_503_while_the_model_loads(tmp_path):
         thread.join(30)
 
 
-def test_an_adapter_and_a_chat_checkpoint(start_server, tmp_path):
+def test_an_adapter_and_a_chat_checkpoint(start_server, tmp_path, demo_adapter):
     """A LoRA adapter on the demo model serves what `gpt2 generate --adapter` gives; a chat-tuned
     checkpoint's template renders the messages and ends answers at <|im_end|>."""
-    import torch
-
-    from gpt2 import load
+    from gpt2 import generate, load
     from gpt2.finetune.instruct import DEFAULT_CHAT_TEMPLATE, chat_tokenizer
-    from gpt2.finetune.lora import LoRAConfig, apply_lora, save_adapter
 
-    model, tok = load("demo")
-    apply_lora(model, LoRAConfig(r=4, alpha=8.0))
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for name, p in model.named_parameters():
-            if "lora_B" in name:
-                p.normal_(0, 0.5)  # PEFT starts B at zero: a real change to the outputs
-    save_adapter(model, tmp_path / "adapter", base_model_name_or_path="demo")
-    served = start_server("--model", str(tmp_path / "adapter"), "--model-name", "tuned")
+    tok = load("demo")[1]
+    served = start_server("--model", str(demo_adapter), "--model-name", "tuned")
     client = openai.OpenAI(base_url=served.api, api_key="none", max_retries=0)
     got = client.completions.create(model="tuned", prompt="ROMEO:", max_tokens=16, temperature=0)
-    from gpt2 import generate
-
-    tuned = generate(load(tmp_path / "adapter")[0], tok, "ROMEO:", temperature=0, max_new_tokens=16)[0]
+    tuned = generate(load(demo_adapter)[0], tok, "ROMEO:", temperature=0, max_new_tokens=16)[0]
     plain = generate(load("demo")[0], tok, "ROMEO:", temperature=0, max_new_tokens=16)[0]
     assert got.choices[0].text == tuned.text != plain.text
     served.stop()
